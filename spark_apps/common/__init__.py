@@ -1,0 +1,1 @@
+"""Code shared by every Spark application: session, lake paths, MySQL sink."""

@@ -1,0 +1,65 @@
+"""The data lake is addressed by URI only: ``file:///...`` in the embedded stack,
+``s3://bucket/prefix`` on EMR (EMRFS), ``s3a://`` against MinIO in docker-compose.
+
+Spark reads and writes all of them natively; small side files (summaries,
+quarantine reports) go through Hadoop's FileSystem API from the driver so the
+same code works on every scheme without boto3 or local-path special cases.
+"""
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+
+def join(base: str, *parts: str) -> str:
+    """Join URI parts with single slashes: join('s3://b/lake/', 'raw', 'x') -> 's3://b/lake/raw/x'."""
+    out = base.rstrip("/")
+    for part in parts:
+        part = str(part).strip("/")
+        if part:
+            out = f"{out}/{part}"
+    return out
+
+
+def _fs_and_path(spark: SparkSession, uri: str):
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return fs, path
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    """Write (overwrite) one small text file at ``uri``."""
+    fs, path = _fs_and_path(spark, uri)
+    stream = fs.create(path, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+def read_text(spark: SparkSession, uri: str) -> str:
+    fs, path = _fs_and_path(spark, uri)
+    stream = fs.open(path)
+    try:
+        reader = spark.sparkContext._jvm.java.io.BufferedReader(
+            spark.sparkContext._jvm.java.io.InputStreamReader(stream, "UTF-8")
+        )
+        lines = []
+        line = reader.readLine()
+        while line is not None:
+            lines.append(line)
+            line = reader.readLine()
+        return "\n".join(lines)
+    finally:
+        stream.close()
+
+
+def exists(spark: SparkSession, uri: str) -> bool:
+    fs, path = _fs_and_path(spark, uri)
+    return bool(fs.exists(path))
+
+
+def delete(spark: SparkSession, uri: str) -> None:
+    fs, path = _fs_and_path(spark, uri)
+    if fs.exists(path):
+        fs.delete(path, True)

@@ -1,0 +1,69 @@
+"""Fixtures shared by the whole suite.
+
+Real parts only: ``spark`` is a local Spark session, ``results_db`` is a fresh
+database on the MariaDB/MySQL server the platform uses (127.0.0.1:3306 unless
+DP_TEST_MYSQL_ADMIN_URL says otherwise), dropped after the test session.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from spark_apps.common.mysql import ResultsDb  # noqa: E402
+
+# Spark's Python workers must run the same interpreter (and packages) as the tests.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+ADMIN_URL = os.environ.get("DP_TEST_MYSQL_ADMIN_URL", "mysql://root:@127.0.0.1:3306/mysql")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("dataplatform-tests")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def results_db():
+    """A throwaway database, reached with a least-privilege user like the pipelines use."""
+    admin = ResultsDb.from_url(ADMIN_URL)
+    name = f"dp_test_{uuid.uuid4().hex[:8]}"
+    user = name
+    password = uuid.uuid4().hex
+    conn = admin.connect(autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}`")
+            cur.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (password,))
+            cur.execute(f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{user}'@'%'")
+    finally:
+        conn.close()
+    yield ResultsDb(admin.host, admin.port, user, password, name)
+    conn = admin.connect(autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+    finally:
+        conn.close()
