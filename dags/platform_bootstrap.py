@@ -1,0 +1,60 @@
+"""Platform bootstrap: create what every pipeline needs (Kafka topics, the results schema in
+MySQL, the S3 buckets). Idempotent, so it is safe to trigger again at any time."""
+from __future__ import annotations
+
+from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.sdk import DAG, task
+
+from include.platform import settings as platform_settings
+from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE, TEMPLATE_SEARCHPATH
+
+cfg = platform_settings.load()
+
+with DAG(
+    dag_id="platform_bootstrap",
+    doc_md=__doc__ + """
+
+| task | creates |
+|---|---|
+| `create_kafka_topics` | the topics in `DP_KAFKA_TOPICS` (`name:partitions`), on the `kafka_default` connection |
+| `create_results_schema` | `include/sql/results_schema.sql` in the results DB (`mysql_results`) |
+| `create_bucket_*` | the lake and artifacts buckets on `aws_default` (moto locally, S3 on AWS) |
+""",
+    schedule="@once",
+    start_date=START_DATE,
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=["platform", "bootstrap"],
+    template_searchpath=TEMPLATE_SEARCHPATH,
+) as dag:
+
+    @task
+    def create_kafka_topics(topics: list[list]) -> list[str]:
+        # The Kafka provider has a hook for this but no operator; the hook ignores
+        # TOPIC_ALREADY_EXISTS, which makes the task idempotent.
+        from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
+
+        hook = KafkaAdminClientHook(kafka_config_id=cfg.kafka_conn_id)
+        hook.create_topic([(name, partitions, 1) for name, partitions in topics])
+        existing = set(hook.get_conn.list_topics(timeout=10).topics)
+        missing = [name for name, _ in topics if name not in existing]
+        if missing:
+            raise RuntimeError(f"topics not visible on the broker after creation: {missing}")
+        return sorted(name for name, _ in topics)
+
+    create_kafka_topics([list(t) for t in cfg.kafka_topics])
+
+    SQLExecuteQueryOperator(
+        task_id="create_results_schema",
+        conn_id=cfg.mysql_conn_id,
+        sql="results_schema.sql",
+        split_statements=True,
+    )
+
+    for bucket in (cfg.lake_bucket, cfg.artifacts_bucket):
+        S3CreateBucketOperator(
+            task_id=f"create_bucket_{bucket.replace('-', '_')}",
+            bucket_name=bucket,
+            aws_conn_id=cfg.aws_conn_id,
+        )

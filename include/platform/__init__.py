@@ -1,0 +1,1 @@
+"""The platform's own plumbing: settings, job definitions, the embedded stack, the CLI."""

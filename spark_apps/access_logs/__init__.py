@@ -1,0 +1,1 @@
+"""Web-server access-log analysis (Apache / Nginx Common and Combined Log Format) on Spark RDDs."""

@@ -1,0 +1,274 @@
+"""Read CPCB hourly station exports (CSV) into typed rows plus quarantine rows.
+
+Real exports are awkward for a plain CSV reader: a block of station metadata sits
+above the header (its lines have other field counts), the header differs per file
+(subset of columns, units in some exports), missing values are ``None``/``NA``/empty.
+So each file is read whole (``wholetext``; a station export is at most a few tens of
+MB), split into numbered lines in the JVM, and:
+
+1. the first 64 KB of every file go to the driver, which finds the header line
+   (the first line starting with ``From Date``), maps its cells to canonical names
+   and reads station/city from the preamble (``Station,...``/``City,...``), falling
+   back to the file name ``<city>__<station>.csv`` or ``<station>.csv``;
+2. every line after the header is split and typed in Spark, all values as strings
+   first; a line that cannot be typed becomes a quarantine row with a reason, the
+   file, its line number and the raw text - never dropped.
+
+Lines that are empty or hold only commas (how spreadsheets write empty rows) carry
+no value and are skipped, but counted.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from urllib.parse import unquote
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_apps.air_quality.schema import (
+    MEASURE_COLUMNS,
+    MISSING_TOKENS,
+    PARQUET_SCHEMA,
+    canonical_column,
+)
+
+log = logging.getLogger(__name__)
+
+HEAD_CHARS = 65536  # the header must appear within the first 64 KB of a file
+TIMESTAMP_FORMATS = ["dd-MM-yyyy HH:mm", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm", "dd-MM-yyyy HH:mm:ss"]
+_HEADER_START = re.compile(r'^\s*"?\s*from\s*date', re.IGNORECASE)
+_BLANK_LINE = r"^[\s,]*$"
+# Split on commas outside double quotes. Only used for lines containing a quote: the
+# look-ahead rescans the rest of the line at every comma, too slow for every row.
+_QUOTE_AWARE_COMMA = r',(?=(?:[^"]*"[^"]*")*[^"]*$)'
+
+
+@dataclass
+class FilePlan:
+    """What the driver learned from the head of one file."""
+
+    path: str
+    header_line: int | None = None  # 1-based line number of the header
+    columns: list[str | None] = field(default_factory=list)  # canonical name per field
+    station: str | None = None
+    city: str | None = None
+    problem: str | None = None  # set when the file as a whole cannot be read
+
+    @property
+    def width(self) -> int:
+        return len(self.columns)
+
+
+def _csv_cells(line: str) -> list[str]:
+    return next(csv.reader(io.StringIO(line)), [])
+
+
+def names_from_file_name(path: str) -> tuple[str, str | None]:
+    """``.../Bengaluru__BWSSB.csv`` -> ('BWSSB', 'Bengaluru'); ``.../BWSSB.csv`` -> ('BWSSB', None)."""
+    stem = PurePosixPath(unquote(path)).stem
+    if "__" in stem:
+        city, station = stem.split("__", 1)
+        return station, city
+    return stem, None
+
+
+def plan_file(path: str, head: str) -> FilePlan:
+    """Find the header and the station/city of one file from its first lines."""
+    plan = FilePlan(path=path)
+    lines = re.split(r"\r?\n", head)
+    meta: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        if _HEADER_START.match(line):
+            cells = _csv_cells(line)
+            while cells and not cells[-1].strip():  # spreadsheet padding
+                cells.pop()
+            plan.header_line = number
+            plan.columns = [canonical_column(c) for c in cells]
+            break
+        cells = _csv_cells(line)
+        if len(cells) >= 2 and cells[0].strip() and cells[1].strip():
+            meta.setdefault(cells[0].strip().lower(), cells[1].strip())
+    if plan.header_line is None:
+        plan.problem = f"no header line starting with 'From Date' in the first {HEAD_CHARS} characters"
+        return plan
+    if "from_ts" not in plan.columns:
+        plan.problem = "header has no 'From Date' column"
+        return plan
+    duplicated = sorted({c for c in plan.columns if c and plan.columns.count(c) > 1})
+    if duplicated:
+        plan.problem = f"header maps several columns to {duplicated}"
+        return plan
+    ignored = [c for c, name in zip(_csv_cells(lines[plan.header_line - 1]), plan.columns) if c.strip() and not name]
+    if ignored:
+        log.info("%s: ignoring columns we do not model: %s", path, ignored)
+    file_station, file_city = names_from_file_name(path)
+    plan.station = meta.get("station") or file_station
+    plan.city = meta.get("city") or file_city
+    return plan
+
+
+def _plan_frame(spark: SparkSession, plans: list[FilePlan]) -> DataFrame:
+    """One row per file: where each canonical column sits in its lines (0-based, -1 = absent)."""
+    names = ["from_ts", "to_ts", *MEASURE_COLUMNS, "station", "city"]
+    rows = []
+    for p in plans:
+        positions = [p.columns.index(n) if n in p.columns else -1 for n in names]
+        rows.append((p.path, p.header_line or 0, p.width, p.station, p.city, p.problem, *positions))
+    schema = T.StructType(
+        [
+            T.StructField("source_file", T.StringType()),
+            T.StructField("header_line", T.IntegerType()),
+            T.StructField("width", T.IntegerType()),
+            T.StructField("file_station", T.StringType()),
+            T.StructField("file_city", T.StringType()),
+            T.StructField("problem", T.StringType()),
+            *[T.StructField(f"pos_{n}", T.IntegerType()) for n in names],
+        ]
+    )
+    return spark.createDataFrame(rows, schema)
+
+
+def _missing(raw: Column) -> Column:
+    return raw.isNull() | F.lower(F.trim(raw)).isin(MISSING_TOKENS)
+
+
+def _timestamp(raw: Column) -> Column:
+    text = F.trim(raw)
+    parsed = F.coalesce(*[F.try_to_timestamp(text, F.lit(fmt)) for fmt in TIMESTAMP_FORMATS])
+    # Parsed and cast in the same session zone, so the wall-clock value is kept.
+    return parsed.cast(T.TimestampNTZType())
+
+
+def _quoted(raw: Column) -> Column:
+    return F.concat(F.lit("'"), F.substring(raw, 1, 40), F.lit("'"))
+
+
+def read_lines(spark: SparkSession, raw_uri: str) -> DataFrame:
+    """(source_file, line_number, line) for every line of every CSV under ``raw_uri``."""
+    files = (
+        spark.read.option("wholetext", "true")
+        .option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", "*.[cC][sS][vV]")
+        .text(raw_uri)
+        .select(F.col("_metadata.file_path").alias("source_file"), "value")
+    )
+    return files.select(
+        "source_file",
+        # A final newline ends the last line; it does not start an empty one.
+        F.posexplode(F.split(F.regexp_replace("value", r"\r?\n$", ""), r"\r?\n")).alias("pos", "line"),
+    ).select("source_file", (F.col("pos") + 1).cast("long").alias("line_number"), "line")
+
+
+def plan_files(spark: SparkSession, raw_uri: str) -> list[FilePlan]:
+    heads = (
+        spark.read.option("wholetext", "true")
+        .option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", "*.[cC][sS][vV]")
+        .text(raw_uri)
+        .select(F.col("_metadata.file_path").alias("source_file"), F.substring("value", 1, HEAD_CHARS).alias("head"))
+        .collect()
+    )
+    plans = [plan_file(r.source_file, r.head) for r in heads]
+    for p in plans:
+        if p.problem:
+            log.warning("%s: %s; all its lines go to quarantine", p.path, p.problem)
+    return sorted(plans, key=lambda p: p.path)
+
+
+@dataclass
+class ParsedRaw:
+    """``rows``: every line after a header, typed, with ``blank`` and ``reason`` (null when good)."""
+
+    rows: DataFrame
+    plans: list[FilePlan]
+
+
+def parse_raw(spark: SparkSession, raw_uri: str) -> ParsedRaw:
+    """Typed rows and quarantine reasons for all CSV files under ``raw_uri`` (lazy)."""
+    plans = plan_files(spark, raw_uri)
+    if not plans:
+        raise FileNotFoundError(f"no .csv files under {raw_uri}")
+    lines = read_lines(spark, raw_uri).join(F.broadcast(_plan_frame(spark, plans)), "source_file")
+    # Preamble and header lines are the file's metadata, not data; files without a
+    # usable header keep all lines so that they are quarantined whole.
+    lines = lines.where(F.col("problem").isNotNull() | (F.col("line_number") > F.col("header_line")))
+    lines = lines.withColumn("blank", F.col("line").rlike(_BLANK_LINE))
+
+    raw_fields = F.when(
+        F.instr("line", '"') > 0, F.split("line", _QUOTE_AWARE_COMMA, -1)
+    ).otherwise(F.split("line", ",", -1))
+    fields = F.transform(
+        raw_fields,
+        lambda f: F.regexp_replace(F.regexp_replace(F.trim(f), r'^"(.*)"$', "$1"), '""', '"'),
+    )
+    lines = lines.withColumn("fields", fields)
+    extra_non_empty = F.size(
+        F.filter(F.slice("fields", F.col("width") + 1, 1 << 20), lambda f: f != "")
+    )
+    field_count = F.size("fields")
+    # Spreadsheet-saved CSVs pad rows with empty fields up to the widest row; those are
+    # harmless. Fewer fields, or values beyond the header, mean the row is broken.
+    width_problem = F.when(
+        field_count < F.col("width"),
+        F.format_string("wrong number of fields: expected %d, got %d", F.col("width"), field_count),
+    ).when(
+        (field_count > F.col("width")) & (extra_non_empty > 0),
+        F.format_string("wrong number of fields: expected %d, got %d", F.col("width"), field_count),
+    )
+
+    def raw(name: str) -> Column:
+        return F.get(F.col("fields"), F.col(f"pos_{name}"))
+
+    typed: dict[str, Column] = {}
+    problems: list[Column] = [F.col("problem"), width_problem]
+    for name in ("from_ts", "to_ts"):
+        value = _timestamp(raw(name))
+        typed[name] = value
+        # From Date is required; To Date may be absent from a file, but a value that
+        # is present has to parse.
+        missing_allowed = F.lit(name == "to_ts") & _missing(raw(name))
+        label = "From Date" if name == "from_ts" else "To Date"
+        problems.append(
+            F.when(
+                (F.col(f"pos_{name}") >= 0) & value.isNull() & ~missing_allowed,
+                F.concat(F.lit(f"unparseable {label}: "), F.coalesce(_quoted(raw(name)), F.lit("<missing>"))),
+            )
+        )
+    for name in MEASURE_COLUMNS:
+        number = F.trim(raw(name)).try_cast("double")
+        is_missing = _missing(raw(name))
+        bad = ~is_missing & (number.isNull() | F.isnan(number) | (F.abs(number) == float("inf")))
+        typed[name] = F.when(~is_missing & ~bad, number)
+        problems.append(F.when(bad, F.concat(F.lit(f"non-numeric {name}: "), _quoted(raw(name)))))
+    for name in ("station", "city"):
+        value = F.trim(raw(name))
+        typed[name] = F.coalesce(F.when(~_missing(value), value), F.col(f"file_{name}"))
+
+    reason = F.concat_ws("; ", F.filter(F.array(*problems), lambda p: p.isNotNull()))
+    # Blank lines of a readable file are kept with a flag so they are counted, not lost.
+    is_blank = F.col("blank") & F.col("problem").isNull()
+    out = lines.select(
+        "source_file",
+        "line_number",
+        "line",
+        *[typed[n].alias(n) for n in typed],
+        is_blank.alias("blank"),
+        F.when(~is_blank & (reason != ""), reason).alias("reason"),
+    )
+    return ParsedRaw(rows=out, plans=plans)
+
+
+def good_rows(parsed: DataFrame) -> DataFrame:
+    """Rows without a reason, in the Parquet schema (see schema.PARQUET_SCHEMA)."""
+    good = parsed.where(F.col("reason").isNull() & ~F.col("blank")).withColumn("month", F.date_format("from_ts", "yyyy-MM"))
+    return good.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in PARQUET_SCHEMA.fields])
+
+
+def bad_rows(parsed: DataFrame) -> DataFrame:
+    return parsed.where(F.col("reason").isNotNull()).select("source_file", "line_number", "line", "reason")

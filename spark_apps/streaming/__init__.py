@@ -1,0 +1,1 @@
+"""Structured Streaming building blocks shared by the streaming pipelines."""

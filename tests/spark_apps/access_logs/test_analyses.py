@@ -1,0 +1,100 @@
+"""The six analyses on a dozen hand-written lines; expected answers counted by hand below."""
+import pytest
+
+from spark_apps.access_logs import analyses
+from spark_apps.access_logs.ingest import cache_parsed, is_request_fact, QuarantinedLine, PartitionLines
+from spark_apps.access_logs.parser import ParsedLine, parse_line
+
+T = "[15/Jan/2024:10:00:00 +0000]"
+LINES = [
+    f'10.0.0.1 - - {T} "GET /index.html HTTP/1.1" 200 1000 "-" "Mozilla/5.0"',            # L1
+    f'10.0.0.1 - - {T} "GET /index.html HTTP/1.1" 200 6000 "-" "Mozilla/5.0"',            # L2 large
+    f'10.0.0.2 - - {T} "GET /missing HTTP/1.1" 404 200 "-" "curl/8"',                     # L3
+    f'2001:db8::1 - - {T} "GET /missing HTTP/1.1" 404 - "-" "curl/8"',                    # L4 IPv6, '-' bytes
+    f'2001:db8::1 - - {T} "GET /index.html" 200 -',                                       # L5 CLF, no HTTP version
+    f'10.0.0.3 - - {T} "GET /a b.html HTTP/1.1" 200 7000 "-" "ua \\"quoted\\""',          # L6 space in URL, large
+    f'10.0.0.3 - - {T} "POST /login HTTP/1.1" 403 300 "http://x/" "Mozilla"',             # L7
+    f'10.0.0.1 - - {T} "GET /caf\ufffd.html HTTP/1.1" 200 5000 "-" "Mozilla"',            # L8 exactly 5000: not large
+    f'10.0.0.2 - - {T} "-" 408 - "-" "-"',                                                # L9 no request: url "-"
+    f'10.0.0.4 - - {T} "GET /big.iso HTTP/1.1" 200 5001 "-" "Wget"',                      # L10 large
+    f'10.0.0.5 - - {T} "GET /trunc',                                                      # L11 truncated: fails
+    "hello world",                                                                        # L12 junk: fails
+    f'10.0.0.2 - - {T} "GET /other HTTP/1.1" 404 100 "-" "curl/8"',                       # L13
+]
+
+
+@pytest.fixture(scope="module")
+def facts(spark):
+    parsed = spark.sparkContext.parallelize(LINES, 3).map(parse_line)
+    rdd = parsed.filter(lambda p: isinstance(p, ParsedLine)).map(analyses.request_fact).cache()
+    yield rdd
+    rdd.unpersist()
+
+
+def test_two_of_thirteen_lines_fail(facts):
+    assert facts.count() == 11  # L11 and L12 do not parse
+
+
+def test_unique_clients_and_top_clients(facts):
+    stats = analyses.client_stats(facts, top_n=3)
+    # 10.0.0.1: L1 L2 L8 = 3; 10.0.0.2: L3 L9 L13 = 3; 2001:db8::1: L4 L5 = 2;
+    # 10.0.0.3: L6 L7 = 2; 10.0.0.4: L10 = 1  -> 5 clients.
+    assert stats.unique_ips == 5
+    # ties by ip ascending: "10.0.0.1" < "10.0.0.2"; "10.0.0.3" < "2001:db8::1"
+    assert stats.top_clients == [("10.0.0.1", 3), ("10.0.0.2", 3), ("10.0.0.3", 2)]
+
+
+def test_url_200_counts(facts):
+    # 200s: L1 L2 L5 /index.html, L6 "/a b.html", L8 /caf\ufffd.html, L10 /big.iso
+    assert sorted(analyses.url_200_counts(facts).collect()) == [
+        ("/a b.html", 1), ("/big.iso", 1), ("/caf\ufffd.html", 1), ("/index.html", 3)]
+
+
+def test_client_errors(facts):
+    errors = analyses.client_errors(facts)
+    # 404: L3 L4 L13; 403: L7; 408: L9
+    assert errors.total == 5
+    assert errors.by_status == {403: 1, 404: 3, 408: 1}
+
+
+def test_large_responses(facts):
+    large = analyses.large_responses(facts)
+    # > 5000: L2 6000, L6 7000, L10 5001 (L8 has exactly 5000)
+    assert large.total == 3
+    assert sorted(large.url_counts.collect()) == [("/a b.html", 1), ("/big.iso", 1), ("/index.html", 1)]
+
+
+def test_most_requested_urls(facts):
+    # /index.html L1 L2 L5 = 3, /missing L3 L4 = 2, then six URLs with 1 request sorted as
+    # strings: "-" (L9) < "/a b.html" < ...
+    assert analyses.top_requested_urls(facts, 1) == [("/index.html", 3)]
+    assert analyses.top_requested_urls(facts, 4) == [
+        ("/index.html", 3), ("/missing", 2), ("-", 1), ("/a b.html", 1)]
+
+
+def test_most_404_urls(facts):
+    # 404: /missing L3 L4 = 2, /other L13 = 1
+    assert analyses.top_404_urls(facts, 5) == [("/missing", 2), ("/other", 1)]
+
+
+def test_rankings_on_empty_input(spark):
+    empty = spark.sparkContext.parallelize([], 2)
+    assert analyses.top_404_urls(empty, 3) == []
+    assert analyses.client_stats(empty, 3) == analyses.ClientStats(0, [])
+    assert analyses.client_errors(empty) == analyses.ClientErrors(0, {})
+
+
+def test_top_n_keeps_ranking_when_partitions_hold_many_keys(spark):
+    # More keys per partition than the summariser keeps before pruning (4n+64):
+    # the pruning must not lose the true top.
+    pairs = [(f"10.0.{i // 256}.{i % 256}", 1) for i in range(500)] + [("10.9.9.9", 1)] * 7 + [("10.8.8.8", 1)] * 7
+    facts = spark.sparkContext.parallelize([(ip, "/", 200, 1) for ip, _ in pairs], 2)
+    stats = analyses.client_stats(facts, top_n=3)
+    assert stats.unique_ips == 502
+    assert stats.top_clients == [("10.8.8.8", 7), ("10.9.9.9", 7), ("10.0.0.0", 1)]
+
+
+def test_parse_records_are_facts_or_side_records():
+    assert is_request_fact(("1.2.3.4", "/", 200, 1))
+    assert not is_request_fact(QuarantinedLine("f", 0, 1, "empty line", ""))
+    assert not is_request_fact(PartitionLines("f", 0, 3))
