@@ -17,6 +17,20 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# Airflow reads its configuration at import time: give the suite its own throwaway
+# AIRFLOW_HOME (never the user's stack) and turn the example DAGs off the Airflow 3.3
+# way, through [core] load_examples.
+_AIRFLOW_HOME = Path(os.environ.get("DP_TEST_AIRFLOW_HOME") or f"/tmp/dp-test-airflow-{os.getpid()}")
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+for _name in list(os.environ):
+    # Never let a developer's sourced stack.env leak into the suite.
+    if _name.startswith("AIRFLOW_CONN_") or _name.startswith("DP_") and not _name.startswith("DP_TEST_"):
+        del os.environ[_name]
+
 from spark_apps.common.mysql import ResultsDb  # noqa: E402
 
 # Spark's Python workers must run the same interpreter (and packages) as the tests.

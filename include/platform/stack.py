@@ -40,8 +40,6 @@ from urllib.parse import quote
 from include.platform.settings import REPO_ROOT, default_home
 
 AIRFLOW_USER = "admin"
-RESULTS_DB = "dataplatform"
-RESULTS_USER = "dataplatform"
 AIRFLOW_SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 # Moto's dummy credentials: moto accepts any key; these never reach real AWS.
 MOTO_ACCESS_KEY = "testing"
@@ -67,6 +65,9 @@ class StackConfig:
     postgres_admin_dsn: str = field(
         default_factory=lambda: os.environ.get("DP_POSTGRES_ADMIN_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
     )
+    # The pipelines' own database and user on the results server.
+    results_db: str = field(default_factory=lambda: os.environ.get("DP_RESULTS_DB_NAME", "dataplatform"))
+    results_user: str = field(default_factory=lambda: os.environ.get("DP_RESULTS_DB_USER", "dataplatform"))
     # "auto": PostgreSQL when reachable, else SQLite; or force "postgres" / "sqlite".
     metadata_db: str = field(default_factory=lambda: os.environ.get("DP_METADATA_DB", "auto"))
 
@@ -211,21 +212,21 @@ def ensure_mariadb(cfg: StackConfig) -> str:
     password = _secret(cfg, "mysql_password")
     try:
         with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{RESULTS_DB}` CHARACTER SET utf8mb4")
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{cfg.results_db}` CHARACTER SET utf8mb4")
             for host in ("localhost", "127.0.0.1", "%"):
                 quoted = host.replace("%", "%%")  # these statements go through %-formatting
-                cur.execute(f"CREATE USER IF NOT EXISTS '{RESULTS_USER}'@'{quoted}' IDENTIFIED BY %s", (password,))
+                cur.execute(f"CREATE USER IF NOT EXISTS '{cfg.results_user}'@'{quoted}' IDENTIFIED BY %s", (password,))
                 # Re-applied on every run so a lost secrets file never locks the platform out.
-                cur.execute(f"ALTER USER '{RESULTS_USER}'@'{quoted}' IDENTIFIED BY %s", (password,))
+                cur.execute(f"ALTER USER '{cfg.results_user}'@'{quoted}' IDENTIFIED BY %s", (password,))
                 # Only what the pipelines do: read/write results, create their tables and the
                 # per-run staging tables that make writes idempotent (spark_apps/common/mysql.py).
                 cur.execute(
                     "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX "
-                    f"ON `{RESULTS_DB}`.* TO '{RESULTS_USER}'@'{host}'"
+                    f"ON `{cfg.results_db}`.* TO '{cfg.results_user}'@'{host}'"
                 )
     finally:
         conn.close()
-    return f"mysql://{RESULTS_USER}:{quote(password, safe='')}@{admin.host}:{admin.port}/{RESULTS_DB}"
+    return f"mysql://{cfg.results_user}:{quote(password, safe='')}@{admin.host}:{admin.port}/{cfg.results_db}"
 
 
 def _start_local_mariadb(cfg: StackConfig, port: int) -> None:
@@ -451,6 +452,12 @@ def stop_service(cfg: StackConfig, name: str, grace: float = 20.0) -> bool:
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         try:
+            # When this process started the service it is our child: reap it, or the
+            # zombie would look alive to killpg(pid, 0).
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        try:
             os.killpg(pid, 0)
         except ProcessLookupError:
             break
@@ -544,7 +551,7 @@ def up(cfg: StackConfig | None = None, with_airflow: bool = True, echo: Callable
     started: list[str] = []
     try:
         env = prepare(cfg)
-        services = [broker_service(cfg), moto_service(cfg)]
+        services = [moto_service(cfg), broker_service(cfg)]
         for svc in services:
             if start_service(cfg, svc, env):
                 started.append(svc.name)

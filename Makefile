@@ -1,0 +1,46 @@
+# The two commands: `make demo` (run the platform) and `make test` (run the whole suite).
+.DEFAULT_GOAL := help
+VENV := .venv
+DP := $(VENV)/bin/dp
+PYTEST := $(VENV)/bin/python -m pytest
+
+.PHONY: help deps demo up stop status test lock bundle bench clean
+
+help:
+	@echo "make demo    install, start the embedded stack, leave Airflow on http://localhost:8080"
+	@echo "make stop    stop everything make demo started"
+	@echo "make test    install and run the whole test suite (what CI runs)"
+	@echo "make status  show the stack's processes"
+	@echo "make bench   run the benchmarks (prints the README tables)"
+	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
+
+deps:
+	@scripts/install.sh
+
+demo: deps
+	@$(DP) up
+
+up: demo
+
+stop:
+	@if [ -x $(DP) ]; then $(DP) down; fi
+
+status: deps
+	@$(DP) status
+
+test: deps
+	@$(DP) build
+	$(PYTEST) tests $(PYTEST_ARGS)
+
+bundle: deps
+	@$(DP) build
+
+bench: deps
+	@$(DP) build
+	$(VENV)/bin/python -m bench.run_all
+
+lock:
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf build .pytest_cache

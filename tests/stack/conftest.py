@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import pytest
+
+from include.platform import stack
+from stack_helpers import drop_results_db, make_config
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(tmp_path_factory):
+    """Databases, broker and moto of the embedded stack (Airflow runs as `airflow dags test`)."""
+    cfg = make_config(tmp_path_factory.mktemp("dp-home"))
+    env = stack.up(cfg, with_airflow=False, echo=lambda _: None)
+    yield cfg, env
+    stack.down(cfg, echo=lambda _: None)
+    drop_results_db(cfg)
