@@ -2,8 +2,10 @@
 import pytest
 
 from spark_apps.access_logs import analyses
-from spark_apps.access_logs.ingest import cache_parsed, is_request_fact, QuarantinedLine, PartitionLines
+from spark_apps.access_logs.ingest import PartitionLines, QuarantinedLine, is_request_fact
 from spark_apps.access_logs.parser import ParsedLine, parse_line
+
+pytestmark = pytest.mark.spark
 
 T = "[15/Jan/2024:10:00:00 +0000]"
 LINES = [

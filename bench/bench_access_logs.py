@@ -1,0 +1,165 @@
+"""Benchmark the access-log analyses on a generated day.
+
+    .venv/bin/python bench/bench_access_logs.py --lines 1000000 [--lines 10000000]
+
+For each size: generates the day once (kept under --data-dir for reuse), then on
+local[2] measures
+
+* cached:   parse once into the cached RDD + all six analyses + line accounting
+            (what the job does),
+* uncached: the same six analyses without the cache, i.e. six parses,
+* awk:      one single-pass awk script computing the same six answers (a speed
+            reference: it splits on spaces, so it is approximate for URLs with
+            spaces, which are 0.1% of generated lines),
+
+and prints a markdown table with lines/second, peak memory of this process plus
+all its children (the Spark JVM and Python workers) and the gain of the cache.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+from include.generators.access_logs import write_day  # noqa: E402
+from spark_apps.access_logs import analyses  # noqa: E402
+from spark_apps.access_logs.ingest import account_lines, cache_parsed, parse_files, request_facts  # noqa: E402
+
+DAY = date(2024, 1, 15)
+AWK_SIX_ANALYSES = r"""
+{ ip[$1]++; url[$7]++; s = $9
+  if (s == 200) ok[$7]++
+  if (s >= 400 && s < 500) { e4++; e[s]++ }
+  if ($10 != "-" && $10 + 0 > 5000) { big++; bigurl[$7]++ }
+  if (s == 404) nf[$7]++ }
+END { for (k in ip) nip++; for (k in ok) nok++; for (k in bigurl) nbig++
+      best = ""; bn = 0; for (k in url) if (url[k] > bn) { bn = url[k]; best = k }
+      b4 = ""; n4 = 0; for (k in nf) if (nf[k] > n4) { n4 = nf[k]; b4 = k }
+      print nip, nok, e4, big, nbig, best, bn, b4, n4 }
+"""
+
+
+class PeakMemory:
+    """Samples RSS of this process and all descendants (JVM, Python workers) every 0.2 s."""
+
+    def __init__(self):
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(0.2)
+
+    def __enter__(self):
+        self.peak = 0
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def six_analyses(facts, top_n=10):
+    clients = analyses.client_stats(facts, top_n)
+    url_200 = analyses.url_200_counts(facts)
+    distinct_200, total_200 = url_200.map(lambda kv: (1, kv[1])).fold((0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
+    errors = analyses.client_errors(facts)
+    large = analyses.large_responses(facts)
+    top = analyses.top_requested_urls(facts, top_n)
+    top_404 = analyses.top_404_urls(facts, top_n)
+    return clients.unique_ips, distinct_200, errors.total, large.total, top[0], top_404[0]
+
+
+def run_cached(spark, files):
+    records = cache_parsed(parse_files(spark, files))
+    result = six_analyses(request_facts(records))
+    lines = account_lines(records)
+    lines.side_records.unpersist()
+    records.unpersist()
+    return result, lines.total_lines
+
+
+def run_uncached(spark, files):
+    return six_analyses(request_facts(parse_files(spark, files))), None
+
+
+def timed(label, fn, *args):
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        result = fn(*args)
+        seconds = time.perf_counter() - start
+    print(f"{label}: {seconds:.1f}s {result}", file=sys.stderr, flush=True)
+    return seconds, memory.peak
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--lines", type=int, action="append", help="lines per day (repeatable); default 1000000")
+    parser.add_argument("--files", type=int, default=4, help="log files per day (one per web server)")
+    parser.add_argument("--data-dir", default="/tmp/bench_access_logs")
+    parser.add_argument("--skip-uncached", action="store_true")
+    args = parser.parse_args(argv)
+    sizes = args.lines or [1_000_000]
+
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master("local[2]").appName("bench-access-logs")
+             .config("spark.driver.memory", "4g").config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    rows = []
+    for lines in sizes:
+        base = Path(args.data_dir) / f"{lines}"
+        folder = base / f"date={DAY}"
+        if not (folder / "_GENERATED").exists():
+            print(f"generating {lines} lines into {folder} ...", file=sys.stderr, flush=True)
+            write_day(base, DAY, lines, files=args.files, seed=1)
+            (folder / "_GENERATED").write_text("")
+        files = sorted(f"file://{p}" for p in folder.glob("*.log"))
+        size_mb = sum(p.stat().st_size for p in folder.glob("*.log")) / 1e6
+        cached_s, cached_mem = timed("cached", run_cached, spark, files)
+        if args.skip_uncached:
+            uncached_s, uncached_mem = float("nan"), 0
+        else:
+            uncached_s, uncached_mem = timed("uncached", run_uncached, spark, files)
+        start = time.perf_counter()
+        awk = subprocess.run(["mawk", AWK_SIX_ANALYSES, *sorted(str(p) for p in folder.glob("*.log"))],
+                             capture_output=True, text=True, check=True, env={**os.environ, "LC_ALL": "C"})
+        awk_s = time.perf_counter() - start
+        print(f"awk: {awk_s:.1f}s {awk.stdout.strip()}", file=sys.stderr, flush=True)
+        rows.append((lines, size_mb, cached_s, cached_mem, uncached_s, uncached_mem, awk_s))
+
+    print("| lines | MB | cached parse + 6 analyses | lines/s | peak RSS | 6 separate passes (no cache) | lines/s |"
+          " peak RSS | cache gain | awk single pass | Spark cached / awk time |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for lines, mb, cs, cm, us, um, aw in rows:
+        print(f"| {lines:,} | {mb:.0f} | {cs:.1f} s | {lines / cs:,.0f} | {cm / 2**30:.2f} GiB | {us:.1f} s | "
+              f"{lines / us:,.0f} | {um / 2**30:.2f} GiB | {us / cs:.2f}x | {aw:.1f} s | {cs / aw:.1f}x |")
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()
