@@ -105,6 +105,11 @@ def build_bundle(out_dir: str | os.PathLike | None = None) -> Path:
     if tree.exists():
         shutil.rmtree(tree)
     shutil.copytree(src, tree, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # EMR bootstrap actions travel with the artifact (uploaded next to the bundle).
+    bootstrap = out / "bootstrap"
+    bootstrap.mkdir(exist_ok=True)
+    for script in (REPO_ROOT / "include" / "emr").glob("*.sh"):
+        shutil.copy2(script, bootstrap / script.name)
     return out / BUNDLE_NAME
 
 

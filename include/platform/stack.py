@@ -335,6 +335,8 @@ def stack_environment(cfg: StackConfig, results_db_url: str, metadata_url: str) 
             {"conn_type": "kafka", "extra": {"bootstrap.servers": f"127.0.0.1:{cfg.kafka_port}"}}
         ),
         "AIRFLOW_CONN_MYSQL_RESULTS": results_db_url,
+        # FileSensor's base path: lake folders are given as absolute paths.
+        "AIRFLOW_CONN_FS_DEFAULT": json.dumps({"conn_type": "fs", "extra": {"path": "/"}}),
         # boto3 used outside Airflow connections (CLI tools, tests) talks to moto too.
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{cfg.moto_port}",
         "AWS_ACCESS_KEY_ID": MOTO_ACCESS_KEY,

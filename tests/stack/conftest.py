@@ -14,3 +14,17 @@ def embedded_stack(tmp_path_factory):
     yield cfg, env
     stack.down(cfg, echo=lambda _: None)
     drop_results_db(cfg)
+
+
+@pytest.fixture(scope="session")
+def airflow_env(embedded_stack):
+    """The stack's environment with a migrated Airflow metadata DB, for `airflow dags test`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cfg, env = embedded_stack
+    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    return cfg, env

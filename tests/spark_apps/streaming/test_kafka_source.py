@@ -155,25 +155,29 @@ def test_restart_from_checkpoint_reads_only_new_records(kafka_spark, kafka_broke
     assert third_rows == []
 
 
-def test_partitions_added_to_a_topic_are_read_from_their_start(kafka_spark, kafka_broker, tmp_path):
-    from confluent_kafka.admin import NewPartitions
-
-    topic = kafka_broker.create_topic(partitions=1)
+def test_partitions_that_appear_later_are_read_from_their_start(kafka_spark, kafka_broker, tmp_path):
+    # The broker cannot add partitions to a topic (no CreatePartitions), so new partitions
+    # appear here the other way: a subscribed topic that is created after the first run.
+    existing = kafka_broker.create_topic(partitions=1)
+    later = f"{existing}_later"
     before = keyed_records(5, partitions=1, prefix="before")
-    kafka_broker.produce(topic, before)
+    kafka_broker.produce(existing, before)
     checkpoint = tmp_path / "checkpoint"
 
     def stream():
-        return read_stream(kafka_spark, kafka_broker.bootstrap, topic, startingOffsets="earliest")
+        return read_stream(
+            kafka_spark, kafka_broker.bootstrap, [existing, later], startingOffsets="latest"
+        )
 
     first_rows, _ = run_until_caught_up(kafka_spark, stream(), checkpoint)
-    kafka_broker.admin().create_partitions([NewPartitions(topic, 2)])[topic].result(timeout=15)
-    added = [(b"added-key", b"added-value", 1)]
-    kafka_broker.produce(topic, added)
+    kafka_broker.create_topic(later, partitions=2)
+    added = keyed_records(6, prefix="added")
+    kafka_broker.produce(later, added)
     second_rows, _ = run_until_caught_up(kafka_spark, stream(), checkpoint)
 
-    assert as_tuples(first_rows) == expected_rows(before)
-    assert as_tuples(second_rows) == [(1, 0, b"added-key", b"added-value")]
+    assert first_rows == []  # startingOffsets=latest applies to partitions known at start
+    assert {r.topic for r in second_rows} == {later}
+    assert as_tuples(second_rows) == expected_rows(added)
 
 
 @pytest.mark.parametrize("fail_on_data_loss", [True, False])
