@@ -19,6 +19,7 @@ deps:
 
 demo: deps
 	@$(DP) up
+	@$(DP) demo-data
 
 up: demo
 

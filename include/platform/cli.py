@@ -3,6 +3,7 @@
     dp up        start the embedded stack (idempotent) and print the UI URL and login
     dp down      stop everything `dp up` started
     dp status    what runs
+    dp demo-data write generated input for the demo DAGs into the lake
     dp build     compile Protobuf schemas and zip spark_apps/ for --py-files
     dp run CMD   run CMD with the stack's environment (e.g. `dp run airflow dags list`)
 """
@@ -51,6 +52,24 @@ def _build(args) -> int:
     return 0
 
 
+def _demo_data(args) -> int:
+    """Generated input for the demo DAGs, in the lake's raw zone (never overwrites a day)."""
+    from datetime import date, timedelta
+    from pathlib import Path
+
+    from include.generators.access_logs import write_day
+
+    env = stack.read_env_file(stack.StackConfig())
+    lake = Path(env.get("DP_LAKE_URI", stack.StackConfig().lake_dir.as_uri()).removeprefix("file://"))
+    # The daily DAG's latest run (catchup off) covers yesterday.
+    day = date.today() - timedelta(days=1)
+    folder = lake / "raw" / "access_logs" / f"date={day}"
+    if not any(folder.glob("*.log*")):
+        write_day(lake / "raw" / "access_logs", day, lines=args.log_lines, files=2, gzip_files=True, seed=day.toordinal())
+        print(f"access logs      {folder} ({args.log_lines} lines)")
+    return 0
+
+
 def _run(args) -> int:
     cfg = stack.StackConfig()
     env = {**os.environ, **stack.read_env_file(cfg)}
@@ -69,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop the embedded stack").set_defaults(func=_down)
     sub.add_parser("status", help="show what runs").set_defaults(func=_status)
     sub.add_parser("build", help="build artifacts").set_defaults(func=_build)
+    demo = sub.add_parser("demo-data", help="write generated demo input into the lake")
+    demo.add_argument("--log-lines", type=int, default=200_000)
+    demo.set_defaults(func=_demo_data)
     run = sub.add_parser("run", help="run a command with the stack's environment")
     run.add_argument("command", nargs=argparse.REMAINDER)
     run.set_defaults(func=_run)
