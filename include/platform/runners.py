@@ -173,12 +173,14 @@ def wait_for_lake_folder(settings: Settings, task_id: str, folder_uri: str, patt
     """
     defaults = {"poke_interval": 60, "timeout": 6 * 3600, "mode": "reschedule"}
     defaults.update(kwargs)
-    if folder_uri.startswith("s3://"):
+    if folder_uri.startswith(("s3://", "s3a://")):
         from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 
+        # s3a:// is Hadoop's name for the same object store (MinIO in docker-compose).
+        key_uri = "s3://" + folder_uri.split("://", 1)[1]
         return S3KeySensor(
             task_id=task_id,
-            bucket_key=f"{folder_uri.rstrip('/')}/{pattern}",
+            bucket_key=f"{key_uri.rstrip('/')}/{pattern}",
             wildcard_match=True,
             aws_conn_id=settings.aws_conn_id,
             **defaults,

@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# Spark master and worker of the docker-compose platform.
+#
+# Base: the official apache/spark image of the same release as the pinned pyspark
+# (requirements.lock: pyspark==4.2.0). Driver (spark-submit in the Airflow containers, client
+# mode) and cluster must run the same Spark release. The plain Scala/Java 17 variant is used:
+# its "-python3" sibling brings Ubuntu's Python 3.10, but PySpark refuses workers whose Python
+# minor version differs from the driver's (3.11 in the Airflow image), so Python 3.11 is
+# installed below with uv instead.
+ARG SPARK_IMAGE=apache/spark:4.2.0-scala2.13-java17-ubuntu
+
+# ---- stage 1: connector jars, downloaded at build time (see docker/spark/fetch-jars.sh)
+FROM ${SPARK_IMAGE} AS connector-jars
+USER root
+COPY docker/spark/fetch-jars.sh /usr/local/bin/fetch-jars.sh
+RUN bash /usr/local/bin/fetch-jars.sh /opt/connector-jars
+
+# ---- stage 2: the runtime image
+FROM ${SPARK_IMAGE}
+USER root
+
+# uv: the same pinned release scripts/install.sh uses.
+COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /usr/local/bin/uv
+ENV UV_PYTHON_INSTALL_DIR=/opt/python \
+    UV_NO_CACHE=1
+
+# Python 3.11 for the executors' Python workers, with what spark_apps imports on executors
+# (pyarrow/pandas for the Python data source and Arrow, confluent-kafka, PyMySQL, boto3,
+# protobuf), every version constrained by requirements.lock. pyspark itself comes from the
+# distribution (/opt/spark/python/lib), and the job code from --py-files spark_apps.zip.
+COPY requirements.lock /tmp/requirements.lock
+RUN uv venv --python 3.11 /opt/dataplatform/venv \
+ && uv pip install --python /opt/dataplatform/venv/bin/python -c /tmp/requirements.lock \
+        numpy pandas pyarrow confluent-kafka pymysql boto3 protobuf \
+ && mkdir -p /opt/dataplatform/bin \
+ && ln -s /opt/dataplatform/venv/bin/python /opt/dataplatform/bin/python \
+ && rm /tmp/requirements.lock
+# The same path as in the Airflow image: the driver sends its PYSPARK_PYTHON to the executors.
+ENV PYSPARK_PYTHON=/opt/dataplatform/bin/python
+
+COPY --from=connector-jars /opt/connector-jars/ /opt/spark/jars/
+COPY docker/spark/spark-defaults.conf /opt/spark/conf/spark-defaults.conf
+
+USER spark

@@ -1,0 +1,375 @@
+"""Static checks of docker-compose.yaml and docker/: what can be verified without a Docker engine.
+
+The compose file must be the embedded stack (include/platform/stack.py) in containers: the
+same services, the same connection names and platform settings, pinned images, health
+checks, and no secret written in the file.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from include.platform import settings as platform_settings
+from include.platform import stack
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yaml"
+ENV_EXAMPLE = ROOT / "docker" / "env.example"
+
+AIRFLOW_SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+ONE_SHOT = {"airflow-init", "minio-init"}
+EXPECTED_SERVICES = {
+    *AIRFLOW_SERVICES, "airflow-init", "postgres", "mysql", "kafka", "spark-master", "spark-worker", "minio",
+}
+PROJECT_FOLDERS = ("dags", "spark_apps", "plugins", "include")
+# What each service of the embedded stack is in docker-compose.
+EMBEDDED_COUNTERPARTS = {
+    "metadata DB (PostgreSQL/SQLite)": "postgres",
+    "results DB (MariaDB)": "mysql",
+    "kafka": "kafka",          # stack.broker_service: Tansu
+    "moto": "minio",           # stack.moto_service: the S3 stand-in
+    "Spark (local[2])": "spark-master",
+    **{name: name for name in stack.AIRFLOW_SERVICES},
+}
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|ACCESS_KEY|TOKEN|_PWD\b", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    with COMPOSE_FILE.open() as fh:
+        data = yaml.safe_load(fh)
+    assert isinstance(data, dict) and isinstance(data.get("services"), dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+def _env(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # KEY=VALUE form
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def _interpolate(value: str, fill: str = "x") -> str:
+    """The value with every ${VAR...} replaced: its default when it has one, else ``fill``."""
+    def repl(match: re.Match) -> str:
+        op, arg = match.group(2), match.group(3)
+        return arg if op in (":-", "-") else fill
+    return INTERPOLATION.sub(repl, value.replace("$$", "$"))
+
+
+def _long_running(services: dict) -> dict:
+    return {name: svc for name, svc in services.items() if name not in ONE_SHOT and svc.get("restart") != "no"}
+
+
+def _embedded_stack_environment_keys() -> set[str]:
+    """Keys of the dict literal in stack.stack_environment, read from the source.
+
+    Calling the function is not an option here: it writes generated secrets under the
+    home directory and runs `java -version` (find_java), so its keys are parsed instead.
+    """
+    tree = ast.parse(Path(stack.__file__).read_text())
+    func = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "stack_environment")
+    keys: set[str] = set()
+    for node in ast.walk(func):
+        if isinstance(node, ast.Dict):
+            keys |= {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "setdefault"
+                and node.args and isinstance(node.args[0], ast.Constant)):
+            keys.add(node.args[0].value)
+    # Only upper-case variable names (not the keys of the nested aws_extra dict).
+    return {k for k in keys if re.fullmatch(r"[A-Z][A-Z0-9_]*", k)}
+
+
+# ---------------------------------------------------------------------------------- structure
+
+
+def test_yaml_parses_and_has_the_platform_services(services):
+    missing = EXPECTED_SERVICES - set(services)
+    assert not missing, f"services missing from docker-compose.yaml: {sorted(missing)}"
+
+
+def test_every_embedded_stack_service_has_a_counterpart(services, tmp_path):
+    # stack.status() names every process the embedded stack runs; with an empty home it
+    # only looks for pid files there (no process is started, nothing is written).
+    embedded = set(stack.status(stack.StackConfig(home=tmp_path)))
+    assert embedded == {"kafka", "moto", *stack.AIRFLOW_SERVICES}
+    assert embedded <= set(EMBEDDED_COUNTERPARTS), f"no counterpart declared for {embedded - set(EMBEDDED_COUNTERPARTS)}"
+    assert set(stack.AIRFLOW_SERVICES) == set(AIRFLOW_SERVICES)
+    for embedded_name, service in EMBEDDED_COUNTERPARTS.items():
+        assert service in services, f"{embedded_name}: no '{service}' service in docker-compose.yaml"
+    assert "spark-worker" in services
+
+
+def test_long_running_services_have_healthchecks(services):
+    long_running = _long_running(services)
+    assert set(long_running) >= EXPECTED_SERVICES - {"airflow-init"}
+    for name, svc in long_running.items():
+        check = svc.get("healthcheck")
+        assert check and check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
+
+
+def test_images_are_pinned(services):
+    for name, svc in services.items():
+        image = svc.get("image")
+        assert image, f"{name} has no image (built services need a pinned image name too)"
+        ref = image.split("@", 1)[0]
+        last = ref.rsplit("/", 1)[-1]
+        assert ":" in last, f"{name}: image {image} has no tag"
+        tag = last.split(":", 1)[1]
+        assert tag and tag != "latest" and "$" not in tag, f"{name}: image {image} is not pinned"
+
+
+def _dockerfile_images(path: Path) -> list[str]:
+    text = path.read_text()
+    args = dict(re.findall(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)", text, re.MULTILINE))
+    stages = {m.lower() for m in re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", text, re.MULTILINE | re.IGNORECASE)}
+    refs = re.findall(r"^FROM\s+(?:--platform=\S+\s+)?(\S+)", text, re.MULTILINE)
+    refs += re.findall(r"COPY\s+(?:--\S+\s+)*--from=(\S+)", text)
+    images = []
+    for ref in refs:
+        ref = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), ref)
+        if ref.lower() in stages:
+            continue
+        images.append(ref)
+    return images
+
+
+def test_built_images_reference_existing_dockerfiles_with_pinned_bases(services):
+    built = {name: svc for name, svc in services.items() if svc.get("build")}
+    assert {"airflow-api-server", "spark-master"} <= set(built)
+    for name, svc in built.items():
+        build = svc["build"]
+        context = ROOT / build.get("context", ".")
+        dockerfile = context / build.get("dockerfile", "Dockerfile")
+        assert dockerfile.is_file(), f"{name}: {dockerfile} does not exist"
+        images = _dockerfile_images(dockerfile)
+        assert images, f"{dockerfile} has no FROM"
+        for image in images:
+            last = image.rsplit("/", 1)[-1]
+            assert ":" in last and not last.endswith(":latest") and "$" not in image, (
+                f"{dockerfile.name}: base image {image} is not pinned"
+            )
+        # Files the Dockerfile copies from the build context exist.
+        for src in re.findall(r"^COPY\s+(?!.*--from)(?:--\S+\s+)*(\S+)\s+\S+$", dockerfile.read_text(), re.MULTILINE):
+            assert (context / src).exists(), f"{dockerfile.name}: COPY source {src} does not exist"
+
+
+def test_airflow_image_matches_the_lock():
+    text = (ROOT / "docker" / "airflow.Dockerfile").read_text()
+    lock = (ROOT / "requirements.lock").read_text()
+    airflow = re.search(r"^apache-airflow==(\S+)", lock, re.MULTILINE).group(1)
+    pyspark = re.search(r"^pyspark==(\S+)", lock, re.MULTILINE).group(1)
+    assert f"FROM apache/airflow:{airflow}-python3.11" in text
+    assert "requirements.lock" in text
+    # The pyspark reinstall of scripts/install.sh, and a Java for spark-submit.
+    assert re.search(r"grep -E '\^pyspark=='", text) and "--force-reinstall --no-deps" in text
+    assert "JAVA_HOME" in text
+    for dockerfile in ("airflow.Dockerfile", "spark.Dockerfile"):
+        content = (ROOT / "docker" / dockerfile).read_text()
+        assert f"apache/spark:{pyspark}-" in content, f"{dockerfile}: Spark image is not the lock's pyspark {pyspark}"
+
+
+def test_referenced_files_exist(services):
+    for name, svc in services.items():
+        for volume in svc.get("volumes") or []:
+            source = volume.split(":", 1)[0] if isinstance(volume, str) else volume.get("source", "")
+            if source.startswith((".", "/")):
+                assert (ROOT / source).exists(), f"{name}: mounted path {source} does not exist"
+    init_scripts = list((ROOT / "docker" / "mysql" / "initdb").iterdir())
+    assert init_scripts, "no MySQL init script"
+    assert (ROOT / "docker" / "minio" / "init.sh").is_file()
+    assert (ROOT / "docker" / "spark" / "fetch-jars.sh").is_file()
+    assert ENV_EXAMPLE.is_file()
+
+
+def test_project_folders_mounted_in_every_airflow_service(services):
+    airflow = [name for name in services if name.startswith("airflow-")]
+    assert set(airflow) == {*AIRFLOW_SERVICES, "airflow-init"}
+    for name in airflow:
+        targets = {}
+        for volume in services[name].get("volumes") or []:
+            source, target = volume.split(":")[:2]
+            targets[source] = target
+        for folder in PROJECT_FOLDERS:
+            assert targets.get(f"./{folder}") == f"/opt/airflow/{folder}", f"{name} does not mount ./{folder}"
+
+
+def test_dependencies_wait_for_health(services):
+    for name in AIRFLOW_SERVICES:
+        deps = services[name]["depends_on"]
+        assert deps["postgres"]["condition"] == "service_healthy"
+        assert deps["airflow-init"]["condition"] == "service_completed_successfully"
+    scheduler = services["airflow-scheduler"]["depends_on"]
+    for dep in ("mysql", "kafka", "spark-master"):
+        assert scheduler[dep]["condition"] == "service_healthy", f"scheduler must wait for a healthy {dep}"
+    assert services["minio-init"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert services["spark-worker"]["depends_on"]["spark-master"]["condition"] == "service_healthy"
+    for name, svc in services.items():
+        for dep in svc.get("depends_on") or {}:
+            assert dep in services, f"{name} depends on unknown service {dep}"
+
+
+def test_airflow_init_migrates_the_db(services):
+    command = services["airflow-init"]["command"]
+    assert "airflow db migrate" in " ".join(command if isinstance(command, list) else [command])
+
+
+# ---------------------------------------------------------------------------------- configuration
+
+
+def test_connection_names_match_the_embedded_stack(services):
+    embedded = {k for k in _embedded_stack_environment_keys() if k.startswith("AIRFLOW_CONN_")}
+    assert embedded >= {
+        "AIRFLOW_CONN_AWS_DEFAULT", "AIRFLOW_CONN_SPARK_DEFAULT", "AIRFLOW_CONN_KAFKA_DEFAULT", "AIRFLOW_CONN_MYSQL_RESULTS",
+    }
+    for name in [*AIRFLOW_SERVICES, "airflow-init"]:
+        compose_conns = {k for k in _env(services[name]) if k.startswith("AIRFLOW_CONN_")}
+        assert compose_conns == embedded, f"{name}: connections differ from the embedded stack"
+
+
+def test_connections_are_json_pointing_at_the_containers(services):
+    env = _env(services["airflow-scheduler"])
+    conns = {k: json.loads(_interpolate(v)) for k, v in env.items() if k.startswith("AIRFLOW_CONN_")}
+    aws = conns["AIRFLOW_CONN_AWS_DEFAULT"]
+    assert aws["conn_type"] == "aws" and aws["extra"]["endpoint_url"] == "http://minio:9000"
+    spark = conns["AIRFLOW_CONN_SPARK_DEFAULT"]
+    assert spark["conn_type"] == "spark" and f"{spark['host']}:{spark['port']}" == "spark://spark-master:7077"
+    assert conns["AIRFLOW_CONN_KAFKA_DEFAULT"]["extra"]["bootstrap.servers"] == "kafka:9092"
+    mysql = conns["AIRFLOW_CONN_MYSQL_RESULTS"]
+    assert (mysql["conn_type"], mysql["host"], mysql["schema"]) == ("mysql", "mysql", "dataplatform")
+    assert mysql["login"] != "root"
+    raw_password = json.loads(env["AIRFLOW_CONN_MYSQL_RESULTS"])["password"]
+    assert INTERPOLATION.fullmatch(raw_password) and INTERPOLATION.fullmatch(raw_password).group(2) == ":?"
+
+
+def test_airflow_environment_covers_the_embedded_stack(services):
+    # Host-specific variables of the embedded stack that have no meaning in a container.
+    host_only = {"DP_HOME", "PATH"}
+    expected = _embedded_stack_environment_keys() - host_only
+    for name in [*AIRFLOW_SERVICES, "airflow-init"]:
+        missing = expected - set(_env(services[name]))
+        assert not missing, f"{name} lacks variables the embedded stack sets: {sorted(missing)}"
+
+
+def test_platform_settings_in_docker(services, monkeypatch):
+    env = _env(services["airflow-scheduler"])
+    for key in list(__import__("os").environ):
+        if key.startswith("DP_"):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, _interpolate(value))
+    cfg = platform_settings.load()
+    assert cfg.runner == "local"
+    assert cfg.lake_uri == "s3a://dataplatform-lake/lake"
+    assert (cfg.lake_bucket, cfg.artifacts_bucket) == ("dataplatform-lake", "dataplatform-artifacts")
+    assert (cfg.aws_conn_id, cfg.spark_conn_id, cfg.kafka_conn_id, cfg.mysql_conn_id) == (
+        "aws_default", "spark_default", "kafka_default", "mysql_results",
+    )
+    assert cfg.spark_apps_uri == "file:///opt/airflow/build"
+    assert env["DP_KAFKA_SPARK_FORMAT"] == "native"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "False"
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith("/opt/airflow/auth/")
+    # The passwords file lives in a volume, so it survives container re-creation.
+    api_targets = [v.split(":")[1] for v in services["airflow-api-server"]["volumes"]]
+    assert "/opt/airflow/auth" in api_targets
+    buckets_script = (ROOT / "docker" / "minio" / "init.sh").read_text()
+    assert "dataplatform-lake" in buckets_script and "dataplatform-artifacts" in buckets_script
+    assert "mc mb" in buckets_script
+
+
+def test_mysql_init_creates_least_privilege_user():
+    script = next((ROOT / "docker" / "mysql" / "initdb").iterdir()).read_text()
+    assert "CREATE DATABASE IF NOT EXISTS" in script and "dataplatform" in script
+    grant = re.search(r"GRANT (.+?) ON", script).group(1)
+    assert "ALL" not in grant.upper() and "GRANT OPTION" not in script.upper()
+    assert "MYSQL_RESULTS_PASSWORD" in script
+
+
+# ---------------------------------------------------------------------------------- secrets
+
+
+def _walk(node, path=""):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _walk(value, f"{path}[{i}]")
+    else:
+        yield path, node
+
+
+def test_no_plaintext_secrets(compose):
+    for path, value in _walk(compose):
+        key = path.rsplit(".", 1)[-1]
+        if SECRET_NAME.search(key) and not key.endswith("_FILE") and isinstance(value, str):
+            assert INTERPOLATION.fullmatch(value), f"{path}: secret value must come from .env as ${{VAR:?...}}"
+            assert INTERPOLATION.fullmatch(value).group(2) == ":?", f"{path}: required secret needs ${{VAR:?message}}"
+    text = COMPOSE_FILE.read_text()
+    # Passwords inside URLs or JSON strings are interpolated too.
+    for url_password in re.findall(r"://[^:/\s]+:([^@\s]+)@", text):
+        assert INTERPOLATION.fullmatch(url_password), f"password in a URL is not from .env: {url_password}"
+    for json_password in re.findall(r'"password":\s*"([^"]*)"', text):
+        assert INTERPOLATION.fullmatch(json_password), "password in a connection JSON is not from .env"
+    for secret_var in ("POSTGRES_PASSWORD", "MYSQL_ROOT_PASSWORD", "MYSQL_RESULTS_PASSWORD", "MINIO_ROOT_PASSWORD",
+                       "DP_S3_SECRET_KEY", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"):
+        uses = re.findall(r"\$\{" + secret_var + r"(:?[-?])?", text)
+        assert uses, f"{secret_var} unused"
+        assert all(op == ":?" for op in uses), f"{secret_var} must be required (${{{secret_var}:?...}}), never defaulted"
+
+
+def test_env_example_lists_every_variable_without_values(compose):
+    text = COMPOSE_FILE.read_text()
+    used = {m.group(1) for m in INTERPOLATION.finditer(text.replace("$$", ""))}  # $$: container-side variable
+    example = dict(
+        line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if line and not line.startswith("#")
+    )
+    assert used <= set(example), f"docker/env.example lacks {sorted(used - set(example))}"
+    for key, value in example.items():
+        if SECRET_NAME.search(key):
+            assert value == "", f"docker/env.example must not ship a value for {key}"
+
+
+# ---------------------------------------------------------------------------------- docker compose
+
+
+def _compose_cli() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker:
+        probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
+def test_docker_compose_config_validates(tmp_path):
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("neither the `docker compose` plugin nor docker-compose is installed: cannot run `compose config`")
+    env_file = tmp_path / "test.env"
+    lines = []
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            lines.append(f"{key}={value or 'test-value-0123456789'}")
+    env_file.write_text("\n".join(lines) + "\n")
+    result = subprocess.run(
+        [*cli, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
