@@ -1,0 +1,158 @@
+"""The EMR rendering of Spark jobs, against moto's EMR and S3 APIs (the embedded stack's
+AWS stand-in): cluster configuration from settings, step arguments identical to the local
+spark-submit, and a cluster that is always terminated."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import boto3
+import pytest
+
+from include.platform import settings as platform_settings
+from include.platform.runners import job_flow_overrides, spark_job_tasks
+from include.platform.spark_jobs import SparkJob
+
+JOBS = [
+    SparkJob("job_one", "spark_apps/access_logs/job.py", ["--input", "s3://lake/raw/x", "--log-date", "2024-01-15"]),
+    SparkJob("job_two", "spark_apps/access_logs/job.py", ["--top-n", "3"], conf={"spark.sql.shuffle.partitions": "8"}),
+]
+
+
+@pytest.fixture
+def emr_settings(embedded_stack, monkeypatch):
+    cfg, env = embedded_stack
+    for key in ("AIRFLOW_CONN_AWS_DEFAULT", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.setenv("DP_RUNNER", "emr")
+    monkeypatch.setenv("DP_EMR_RELEASE", "emr-7.9.0")
+    monkeypatch.setenv("DP_EMR_INSTANCE_TYPE", "m5.2xlarge")
+    monkeypatch.setenv("DP_EMR_CORE_INSTANCES", "3")
+    monkeypatch.setenv("DP_EMR_IDLE_TIMEOUT_S", "1800")
+    monkeypatch.setenv("DP_EMR_STEP_CONCURRENCY", "2")
+    settings = platform_settings.load()
+    assert settings.spark_apps_uri == "s3://dataplatform-artifacts/spark_apps"
+    return settings, env
+
+
+def _emr(env):
+    return boto3.client("emr", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+
+
+def test_cluster_configuration_and_steps_on_moto(emr_settings):
+    settings, env = emr_settings
+    emr = _emr(env)
+    cluster_id = emr.run_job_flow(**job_flow_overrides(settings, "dataplatform-test"))["JobFlowId"]
+    cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
+    assert cluster["ReleaseLabel"] == "emr-7.9.0"
+    assert cluster["LogUri"].startswith("s3://dataplatform-artifacts/emr-logs")
+    assert cluster["StepConcurrencyLevel"] == 2
+    groups = {g["InstanceGroupType"]: g for g in emr.list_instance_groups(ClusterId=cluster_id)["InstanceGroups"]}
+    assert groups["CORE"]["InstanceType"] == "m5.2xlarge" and groups["CORE"]["RequestedInstanceCount"] == 3
+    policy = job_flow_overrides(settings, "x")["AutoTerminationPolicy"]
+    assert policy == {"IdleTimeout": 1800}
+    # the results-DB secret travels by name only
+    assert "password" not in json.dumps(job_flow_overrides(settings, "x")).lower()
+
+    step_ids = emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[job.emr_step(settings) for job in JOBS])["StepIds"]
+    for job, step_id in zip(JOBS, step_ids):
+        step = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]
+        assert step["Config"]["Jar"] == "command-runner.jar"
+        assert step["Config"]["Args"] == job.emr_step(settings)["HadoopJarStep"]["Args"]
+
+    emr.terminate_job_flows(JobFlowIds=[cluster_id])
+    assert emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"] in ("TERMINATING", "TERMINATED")
+
+
+def test_emr_step_and_local_spark_submit_carry_the_same_arguments(emr_settings, monkeypatch):
+    """One job definition: the provider's rendered spark-submit and the EMR step differ only
+    in the artifact root and in --master/--deploy-mode."""
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    settings, env = emr_settings
+    local = dataclasses.replace(settings, runner="local", spark_apps_uri="file:///opt/build")
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[2]"}))
+    for job in JOBS:
+        op = job.local_operator(local)
+        hook = SparkSubmitHook(
+            conf=op.conf, conn_id=op._conn_id, py_files=op.py_files, name=op.name,
+            application_args=op.application_args,
+        )
+        command = hook._build_spark_submit_command(op.application)
+        assert command[:3] == ["spark-submit", "--master", "local[2]"]
+        step_args = job.emr_step(settings)["HadoopJarStep"]["Args"]
+        assert step_args[:5] == ["spark-submit", "--master", "yarn", "--deploy-mode", "cluster"]
+        assert [a.replace("file:///opt/build", "ROOT") for a in command[3:]] == [
+            a.replace("s3://dataplatform-artifacts/spark_apps", "ROOT") for a in step_args[5:]
+        ]
+
+
+def test_cluster_is_terminated_even_when_a_step_fails(emr_settings):
+    from airflow.sdk import DAG
+    from airflow.task.trigger_rule import TriggerRule
+
+    settings, _ = emr_settings
+    with DAG("emr_shape", schedule=None, catchup=False) as dag:
+        spark_job_tasks(JOBS, settings, cluster_name="c")
+    terminate = dag.get_task("terminate_emr_cluster")
+    guard = dag.get_task("steps_succeeded")
+    assert terminate.trigger_rule == TriggerRule.ALL_DONE
+    assert {"job_one", "job_two"} <= terminate.upstream_task_ids
+    # terminate alone would turn a failed run green; the guard fails it
+    assert guard.trigger_rule == TriggerRule.ONE_FAILED
+    assert {"create_emr_cluster", "job_one", "job_two", "terminate_emr_cluster"} <= guard.upstream_task_ids
+    assert all(dag.get_task(j.name).deferrable for j in JOBS)
+
+    # Reusing a cluster: no create, no terminate.
+    reuse = dataclasses.replace(settings, emr_cluster_id="j-EXISTING")
+    with DAG("emr_reuse", schedule=None, catchup=False) as dag2:
+        spark_job_tasks(JOBS, reuse, cluster_name="c")
+    assert "create_emr_cluster" not in dag2.task_ids and "terminate_emr_cluster" not in dag2.task_ids
+    assert dag2.get_task("job_one_add_step").job_flow_id == "j-EXISTING"
+
+
+def test_upload_and_create_operators_run_against_moto(emr_settings, tmp_path):
+    """The real provider operators, executed against moto: artifact upload, cluster creation,
+    steps, termination."""
+    from airflow.sdk import DAG
+
+    from include.platform.spark_jobs import build_bundle
+
+    settings, env = emr_settings
+    build_bundle(tmp_path / "build")
+    settings = dataclasses.replace(settings, spark_apps_local_dir=str(tmp_path / "build"))
+    s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    s3.create_bucket(Bucket="dataplatform-artifacts")
+    with DAG("emr_run", schedule=None, catchup=False) as dag:
+        spark_job_tasks(JOBS[:1], settings, cluster_name="dataplatform-run")
+
+    class _TI:  # the operators only push/pull XComs and links through it
+        xcoms: dict = {}
+
+        def xcom_push(self, key, value, **_):
+            self.xcoms[key] = value
+
+        def xcom_pull(self, task_ids=None, key="return_value", **_):
+            return self.xcoms.get(task_ids)
+
+    ti = _TI()
+    context = {"ti": ti, "task_instance": ti}
+    upload = dag.get_task("upload_spark_apps")
+    upload.python_callable(settings.spark_apps_local_dir, settings.spark_apps_uri)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="dataplatform-artifacts", Prefix="spark_apps/")["Contents"]}
+    assert {"spark_apps/spark_apps.zip", "spark_apps/spark_apps/access_logs/job.py",
+            "spark_apps/bootstrap/install_python_deps.sh"} <= keys
+
+    cluster_id = dag.get_task("create_emr_cluster").execute(context)
+    assert cluster_id.startswith("j-")
+    add = dag.get_task("job_one_add_step")
+    add.job_flow_id = cluster_id
+    step_ids = add.execute(context)
+    step = _emr(env).describe_step(ClusterId=cluster_id, StepId=step_ids[0])["Step"]
+    assert step["Config"]["Args"] == JOBS[0].emr_step(settings)["HadoopJarStep"]["Args"]
+    terminate = dag.get_task("terminate_emr_cluster")
+    terminate.job_flow_id = cluster_id
+    terminate.execute(context)
+    assert _emr(env).describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"] in ("TERMINATING", "TERMINATED")
