@@ -1,6 +1,7 @@
 """Access-log analysis (Spark RDDs), one run per day.
 
-Waits for the day's folder `raw/access_logs/date=YYYY-MM-DD/` in the lake, then runs
+The run of day D (midnight) analyses the complete previous day D-1. It waits for the
+day's folder `raw/access_logs/date=YYYY-MM-DD/` in the lake, then runs
 `spark_apps/access_logs/job.py` on it (local spark-submit, or an EMR step when
 `DP_RUNNER=emr`). The job parses every line once into a cached RDD and computes:
 unique client IPs and top clients, URLs of 200 responses, 4xx totals per status,
@@ -11,8 +12,8 @@ replaces that day), a JSON summary in `reports/access_logs/date=.../summary.json
 unparseable lines with file, line number and reason in `quarantine/access_logs/`.
 The summary numbers are printed in the Spark task's log.
 
-Backfill a range of days: `airflow backfill create --dag-id access_log_analysis
---from-date 2024-01-01 --to-date 2024-01-07`.
+Backfill a range of log days (runs are one day later than the logs they analyse):
+`airflow backfill create --dag-id access_log_analysis --from-date 2024-01-02 --to-date 2024-01-08`.
 """
 from __future__ import annotations
 
@@ -25,14 +26,16 @@ from include.platform.spark_jobs import SparkJob
 from spark_apps.common.lake import join
 
 cfg = platform_settings.load()
-DAY_FOLDER = join(cfg.lake_uri, "raw", "access_logs", "date={{ ds }}")
+# Airflow 3's @daily fires at midnight with ds = that day; the complete log day is the one before.
+LOG_DATE = "{{ macros.ds_add(ds, -1) }}"
+DAY_FOLDER = join(cfg.lake_uri, "raw", "access_logs", f"date={LOG_DATE}")
 
 analyse_day = SparkJob(
     name="access_log_analysis",
     entry="spark_apps/access_logs/job.py",
     args=[
         "--input", DAY_FOLDER,
-        "--log-date", "{{ ds }}",
+        "--log-date", LOG_DATE,
         "--summary-uri", join(cfg.lake_uri, "reports", "access_logs"),
         "--quarantine-uri", join(cfg.lake_uri, "quarantine", "access_logs"),
         "--top-n", "10",
@@ -50,5 +53,5 @@ with DAG(
     tags=["batch", "access-logs", "spark-rdd"],
 ) as dag:
     day_folder_ready = wait_for_lake_folder(cfg, "wait_for_day_folder", DAY_FOLDER, pattern="*.log*")
-    first, _ = spark_job_tasks([analyse_day], cfg, cluster_name="dataplatform-access-logs-{{ ds }}")
+    first, _ = spark_job_tasks([analyse_day], cfg, cluster_name=f"dataplatform-access-logs-{LOG_DATE}")
     day_folder_ready >> first

@@ -61,7 +61,7 @@ def _demo_data(args) -> int:
 
     env = stack.read_env_file(stack.StackConfig())
     lake = Path(env.get("DP_LAKE_URI", stack.StackConfig().lake_dir.as_uri()).removeprefix("file://"))
-    # The daily DAG's latest run (catchup off) covers yesterday.
+    # The daily DAG's latest run (catchup off) analyses yesterday.
     day = date.today() - timedelta(days=1)
     folder = lake / "raw" / "access_logs" / f"date={day}"
     if not any(folder.glob("*.log*")):

@@ -6,7 +6,7 @@ import gzip
 import json
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from include.generators.access_logs import write_day
@@ -33,7 +33,8 @@ def test_access_log_dag_analyses_a_generated_day(airflow_env):
     files = sorted((raw / f"date={DAY}").glob("*.log*"))
     assert files
 
-    run = subprocess.run([AIRFLOW, "dags", "test", "access_log_analysis", DAY.isoformat()],
+    # the run of the 16th analyses the complete day before
+    run = subprocess.run([AIRFLOW, "dags", "test", "access_log_analysis", (DAY + timedelta(days=1)).isoformat()],
                          env=env, capture_output=True, text=True, timeout=900)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-5000:]
