@@ -60,17 +60,27 @@ def job_flow_overrides(settings: Settings, name: str) -> dict:
     }
 
 
-def spark_job_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, *, chain_jobs: bool = True):
+def spark_job_tasks(
+    jobs: Sequence[SparkJob],
+    settings: Settings,
+    cluster_name: str,
+    *,
+    chain_jobs: bool = True,
+    outlets: dict[str, list] | None = None,
+):
     """Create the tasks running ``jobs`` in the current DAG / TaskGroup.
 
     Returns ``(first, last)`` so the caller can wire them up. Jobs run one after the
     other when ``chain_jobs`` (the default: local[2] has two cores) else in parallel.
+    ``outlets`` maps a job name to the Assets its task produces (on EMR: the step sensor,
+    which succeeds only when the step did).
     """
+    outlets = outlets or {}
     if settings.runner == "emr":
-        return _emr_tasks(jobs, settings, cluster_name, chain_jobs)
+        return _emr_tasks(jobs, settings, cluster_name, chain_jobs, outlets)
     if settings.runner != "local":
         raise ValueError(f"DP_RUNNER must be 'local' or 'emr', not {settings.runner!r}")
-    tasks = [job.local_operator(settings) for job in jobs]
+    tasks = [job.local_operator(settings, outlets=outlets.get(job.name, [])) for job in jobs]
     if chain_jobs:
         for upstream, downstream in zip(tasks, tasks[1:]):
             upstream >> downstream
@@ -78,7 +88,7 @@ def spark_job_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: 
     return tasks, tasks
 
 
-def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, chain_jobs: bool):
+def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, chain_jobs: bool, outlets: dict):
     from airflow.providers.amazon.aws.operators.emr import (
         EmrAddStepsOperator,
         EmrCreateJobFlowOperator,
@@ -138,6 +148,7 @@ def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, 
             step_id="{{ ti.xcom_pull(task_ids='%s')[0] }}" % add.task_id,
             aws_conn_id=settings.aws_conn_id,
             deferrable=True,
+            outlets=outlets.get(job.name, []),
         )
         previous >> add >> wait
         sensors.append(wait)

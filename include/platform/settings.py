@@ -47,6 +47,11 @@ class Settings:
     emr_step_concurrency: int
     emr_cluster_id: str  # reuse this cluster instead of creating one when set
     emr_results_db_secret_id: str
+    # Where new air-quality exports arrive before landing (a local folder or s3:// prefix)
+    air_quality_incoming: str
+    # "one_app": the ten air-quality jobs in one Spark application reading the Parquet once
+    # (faster, see README benchmarks); "per_job": ten Spark applications.
+    air_quality_mode: str
     # Kafka topics the platform owns (name -> partitions)
     kafka_topics: tuple[tuple[str, int], ...]
 
@@ -87,9 +92,16 @@ def load() -> Settings:
         emr_step_concurrency=int(_env("DP_EMR_STEP_CONCURRENCY", "1")),
         emr_cluster_id=_env("DP_EMR_CLUSTER_ID", ""),
         emr_results_db_secret_id=_env("DP_RESULTS_DB_SECRET_ID", "dataplatform/results-db"),
+        air_quality_incoming=_env("DP_AIR_QUALITY_INCOMING", str(home / "incoming" / "air_quality")),
+        air_quality_mode=_env("DP_AIR_QUALITY_MODE", "one_app"),
         kafka_topics=tuple(
             (name.strip(), int(parts or 1))
             for name, _, parts in (item.partition(":") for item in topics.split(","))
             if name.strip()
         ),
     )
+
+
+def asset_uri(uri: str) -> str:
+    """Asset URIs use s3:// for the object store whatever Hadoop calls it (s3a:// on MinIO)."""
+    return "s3://" + uri.split("://", 1)[1] if uri.startswith("s3a://") else uri

@@ -1,0 +1,50 @@
+"""The air-quality DAGs are chained by Assets and cover all ten jobs."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dags():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags" / "air_quality"), bundle_path=ROOT / "dags")
+    assert bag.import_errors == {}
+    return bag.dags
+
+
+def _module(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_dag_table_list_matches_the_job_registry():
+    from spark_apps.air_quality.jobs import JOBS
+
+    dag_module = _module(ROOT / "dags" / "air_quality" / "air_quality_jobs.py")
+    assert dag_module.AIR_QUALITY_TABLES == {name: job.table for name, job in JOBS.items()}
+    assert len(JOBS) == 10
+
+
+def test_assets_chain_land_convert_jobs(dags):
+    from include.air_quality.assets import air_quality_parquet, air_quality_raw
+
+    land, convert, jobs = dags["air_quality_land"], dags["air_quality_convert"], dags["air_quality_jobs"]
+    assert air_quality_raw in land.get_task("land_exports").outlets
+    assert air_quality_parquet in convert.get_task("air_quality_convert").outlets
+    assert air_quality_raw.name in str(convert.timetable.asset_condition)
+    assert air_quality_parquet.name in str(jobs.timetable.asset_condition)
+
+
+def test_every_job_is_visible_as_its_own_task(dags):
+    dag_module = _module(ROOT / "dags" / "air_quality" / "air_quality_jobs.py")
+    task_ids = set(dags["air_quality_jobs"].task_ids)
+    for name in dag_module.AIR_QUALITY_TABLES:
+        assert f"results.{name}" in task_ids or name in task_ids
