@@ -7,7 +7,10 @@ same code works on every scheme without boto3 or local-path special cases.
 """
 from __future__ import annotations
 
-from pyspark.sql import SparkSession
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # join() is used by DAG files, which must not import Spark at parse time
+    from pyspark.sql import SparkSession
 
 
 def join(base: str, *parts: str) -> str:
