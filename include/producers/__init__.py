@@ -1,0 +1,1 @@
+"""Event producers that feed the streaming pipelines (simulators and load generators)."""
