@@ -70,6 +70,21 @@ def _demo_data(args) -> int:
     return 0
 
 
+def _stream_stop(args) -> int:
+    """Ask the streaming jobs to stop gracefully (between micro-batches)."""
+    from pathlib import Path
+
+    env = stack.read_env_file(stack.StackConfig())
+    lake = env.get("DP_LAKE_URI", stack.StackConfig().lake_dir.as_uri()).removeprefix("file://")
+    status = Path(lake) / "streaming" / "_status"
+    jobs = args.jobs or (sorted(p.name for p in status.iterdir() if p.is_dir()) if status.exists() else [])
+    for job in jobs:
+        (status / job).mkdir(parents=True, exist_ok=True)
+        (status / job / "STOP").touch()
+        print(f"stop requested: {job}")
+    return 0
+
+
 def _run(args) -> int:
     cfg = stack.StackConfig()
     env = {**os.environ, **stack.read_env_file(cfg)}
@@ -91,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo-data", help="write generated demo input into the lake")
     demo.add_argument("--log-lines", type=int, default=200_000)
     demo.set_defaults(func=_demo_data)
+    stop = sub.add_parser("stream-stop", help="stop streaming jobs gracefully (pause metrics_streaming first)")
+    stop.add_argument("jobs", nargs="*", help="job folders under streaming/_status (default: all)")
+    stop.set_defaults(func=_stream_stop)
     run = sub.add_parser("run", help="run a command with the stack's environment")
     run.add_argument("command", nargs=argparse.REMAINDER)
     run.set_defaults(func=_run)

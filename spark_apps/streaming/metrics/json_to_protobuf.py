@@ -28,6 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from spark_apps.common.session import get_spark
+from spark_apps.streaming.supervision import clear_stop_marker, run_until_stopped
 from spark_apps.streaming.kafka import kafka_format, read_stream
 from spark_apps.streaming.metrics.transforms import dead_letter_records, parse_metric_json, to_protobuf
 
@@ -101,18 +102,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--starting-offsets", default="earliest", help="only for a new checkpoint")
     parser.add_argument("--available-now", action="store_true",
                         help="process what is in the topic now, then stop (tests, backfills)")
+    parser.add_argument("--status-uri", help="where progress files and the STOP marker live "
+                        "(spark_apps/streaming/supervision.py); without it, just wait for the query")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     spark = get_spark(QUERY_NAME)
+    if args.status_uri:
+        clear_stop_marker(spark, args.status_uri)
     query = start_query(
         spark, args.bootstrap, args.checkpoint, args.source_topic, args.sink_topic,
         args.dead_letter_topic, args.trigger_seconds, args.available_now,
         args.max_offsets_per_trigger, args.starting_offsets,
     )
-    query.awaitTermination()  # raises StreamingQueryException if the query failed
+    if args.status_uri:
+        run_until_stopped(spark, [query], args.status_uri)
+    else:
+        query.awaitTermination()  # raises StreamingQueryException if the query failed
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from pyspark.sql.streaming import StreamingQuery
 from spark_apps.common import lake
 from spark_apps.common.mysql import ResultsDb, upsert_rows
 from spark_apps.common.session import get_spark
+from spark_apps.streaming.supervision import clear_stop_marker, run_until_stopped
 from spark_apps.streaming.kafka import read_stream, write_stream
 from spark_apps.streaming.metrics.transforms import (
     DEFAULT_WATERMARK,
@@ -155,18 +156,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--starting-offsets", default="earliest", help="only for new checkpoints")
     parser.add_argument("--available-now", action="store_true",
                         help="process what is in the topic now, then stop (tests, backfills)")
+    parser.add_argument("--status-uri", help="where progress files and the STOP marker live "
+                        "(spark_apps/streaming/supervision.py)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     spark = get_spark(APP_NAME)
+    if args.status_uri:
+        clear_stop_marker(spark, args.status_uri)
     queries = start_queries(
         spark, args.bootstrap, args.lake, args.checkpoint, ResultsDb.from_env(),
         args.source_topic, args.dead_letter_topic, args.watermark, args.trigger_seconds,
         args.available_now, args.max_offsets_per_trigger, args.starting_offsets,
     )
-    await_queries(spark, queries, args.available_now)
+    if args.status_uri:
+        run_until_stopped(spark, list(queries.values()), args.status_uri)
+    else:
+        await_queries(spark, queries, args.available_now)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,87 @@
+"""Health of the long-running streaming jobs, read from outside Spark.
+
+Each job publishes its queries' last progress to ``<status_dir>/<query>.json``
+(spark_apps/streaming/supervision.py). Here we read those files and ask the broker for
+the end offset of every partition the query reads, and fail loudly when a query is
+stale (no batch for too long) or lags too far behind (unread records).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class QueryHealth:
+    name: str
+    seconds_since_batch: float
+    input_rows_per_second: float | None
+    processed_rows_per_second: float | None
+    lag_records: int
+
+    def line(self) -> str:
+        return (f"{self.name}: last batch {self.seconds_since_batch:.0f}s ago, "
+                f"input {self.input_rows_per_second or 0:.1f} rows/s, "
+                f"processed {self.processed_rows_per_second or 0:.1f} rows/s, lag {self.lag_records} records")
+
+
+class StreamingUnhealthy(RuntimeError):
+    pass
+
+
+def read_progress(status_dir: str | Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(status_dir).glob("*.json"))]
+
+
+def _end_offsets(progress: dict) -> dict[tuple[str, int], int]:
+    ends: dict[tuple[str, int], int] = {}
+    for source in progress.get("sources", []):
+        offsets = source.get("end_offset")
+        if isinstance(offsets, str):
+            offsets = json.loads(offsets)
+        for topic, partitions in (offsets or {}).items():
+            for partition, offset in partitions.items():
+                ends[(topic, int(partition))] = int(offset)
+    return ends
+
+
+def lag(bootstrap: str, consumed: dict[tuple[str, int], int]) -> int:
+    """Records on the broker that the query has not consumed yet."""
+    from spark_apps.streaming.kafka.source import BrokerOffsets
+
+    broker = BrokerOffsets({"bootstrap.servers": bootstrap})
+    try:
+        bounds = broker.bounds(sorted(consumed))
+    finally:
+        broker.close()
+    return sum(max(0, bounds[key][1] - offset) for key, offset in consumed.items())
+
+
+def check(status_dir: str | Path, bootstrap: str, expected_queries: list[str],
+          max_staleness_s: float, max_lag_records: int, now_ms: int | None = None) -> list[QueryHealth]:
+    now_ms = now_ms or int(time.time() * 1000)
+    by_name = {p["name"]: p for p in read_progress(status_dir)}
+    problems, report = [], []
+    for name in expected_queries:
+        progress = by_name.get(name)
+        if progress is None:
+            problems.append(f"{name}: no progress published yet (is the job running?)")
+            continue
+        consumed = _end_offsets(progress)
+        health = QueryHealth(
+            name=name,
+            seconds_since_batch=(now_ms - int(progress["written_at_ms"])) / 1000,
+            input_rows_per_second=progress.get("input_rows_per_second"),
+            processed_rows_per_second=progress.get("processed_rows_per_second"),
+            lag_records=lag(bootstrap, consumed) if consumed else 0,
+        )
+        report.append(health)
+        if health.seconds_since_batch > max_staleness_s:
+            problems.append(f"{name}: stale, no batch for {health.seconds_since_batch:.0f}s (limit {max_staleness_s:.0f}s)")
+        if health.lag_records > max_lag_records:
+            problems.append(f"{name}: lag {health.lag_records} records (limit {max_lag_records})")
+    if problems:
+        raise StreamingUnhealthy("; ".join(problems))
+    return report

@@ -1,0 +1,55 @@
+"""Job definitions of the metrics streaming pipeline, shared by its DAGs and by `dp`."""
+from __future__ import annotations
+
+from include.platform import settings as platform_settings
+from include.platform.spark_jobs import SparkJob
+from spark_apps.common.lake import join
+
+cfg = platform_settings.load()
+
+CHECKPOINTS = join(cfg.lake_uri, "streaming", "_checkpoints")
+STATUS = join(cfg.lake_uri, "streaming", "_status")
+
+
+def bootstrap_servers(settings: platform_settings.Settings) -> str:
+    """Bootstrap servers: from the Airflow connection inside tasks, else DP_KAFKA_BOOTSTRAP."""
+    import os
+
+    bootstrap = os.environ.get("DP_KAFKA_BOOTSTRAP")
+    if bootstrap:
+        return bootstrap
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(settings.kafka_conn_id).extra_dejson["bootstrap.servers"]
+
+
+# The bootstrap address reaches spark-submit as a template over the Kafka connection, so
+# the same DAG points at MSK by configuration.
+KAFKA = "{{ conn.%s.extra_dejson['bootstrap.servers'] }}" % cfg.kafka_conn_id
+
+JOB_A = SparkJob(
+    name="metrics_json_to_protobuf",
+    entry="spark_apps/streaming/metrics/json_to_protobuf.py",
+    args=["--bootstrap", KAFKA, "--checkpoint", join(CHECKPOINTS, "json_to_protobuf"),
+          "--status-uri", join(STATUS, "json_to_protobuf"), "--trigger-seconds", "5"],
+)
+JOB_B = SparkJob(
+    name="metrics_protobuf_to_lake_and_mysql",
+    entry="spark_apps/streaming/metrics/protobuf_to_lake_and_mysql.py",
+    args=["--bootstrap", KAFKA, "--lake", cfg.lake_uri, "--checkpoint", join(CHECKPOINTS, "protobuf_to_lake_and_mysql"),
+          "--status-uri", join(STATUS, "protobuf_to_lake_and_mysql"), "--trigger-seconds", "10"],
+)
+SERVER_TOTALS = SparkJob(
+    name="metrics_server_totals",
+    entry="spark_apps/streaming/metrics/aggregate_csv.py",
+    args=["--lake", cfg.lake_uri],
+)
+# query names per job (spark_apps/streaming/metrics/*.py)
+QUERIES = {
+    "json_to_protobuf": ["metrics_json_to_protobuf"],
+    "protobuf_to_lake_and_mysql": [
+        "metrics_protobuf_to_lake_and_mysql_csv",
+        "metrics_protobuf_to_lake_and_mysql_aggregates",
+        "metrics_protobuf_to_lake_and_mysql_dead_letters",
+    ],
+}

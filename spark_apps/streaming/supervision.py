@@ -1,0 +1,93 @@
+"""Run streaming queries so that Airflow can supervise them.
+
+* Progress: after every micro-batch the query's last progress (batch id, time, input
+  and processing rates, end offsets) is written to ``<status_uri>/<query>.json``; the
+  health task of the supervisor DAG reads it (staleness, rates) and compares the end
+  offsets with the broker's to compute the consumer lag.
+* Graceful stop: creating ``<status_uri>/STOP`` makes the job stop each query *between*
+  micro-batches (never in the middle of one) and exit 0. `dp stream-stop` and the
+  supervisor's stop task create it; the next submission removes it.
+* Failure: any query failing ends the job with an error, so the Airflow task fails and
+  its retry resubmits the job, which resumes from its checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from spark_apps.common import lake
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+log = logging.getLogger(__name__)
+STOP_MARKER = "STOP"
+
+
+def progress_uri(status_uri: str, query_name: str) -> str:
+    return lake.join(status_uri, f"{query_name}.json")
+
+
+def write_progress(spark: "SparkSession", status_uri: str, query: "StreamingQuery") -> None:
+    progress = query.lastProgress
+    if not progress:
+        return
+    record = {
+        "name": query.name,
+        "id": str(query.id),
+        "run_id": str(query.runId),
+        "batch_id": progress.get("batchId"),
+        "batch_timestamp": progress.get("timestamp"),
+        "written_at_ms": int(time.time() * 1000),
+        "num_input_rows": progress.get("numInputRows"),
+        "input_rows_per_second": progress.get("inputRowsPerSecond"),
+        "processed_rows_per_second": progress.get("processedRowsPerSecond"),
+        "sources": [
+            {"description": s.get("description"), "end_offset": s.get("endOffset"),
+             "latest_offset": s.get("latestOffset")}
+            for s in progress.get("sources", [])
+        ],
+    }
+    lake.write_text(spark, progress_uri(status_uri, query.name), json.dumps(record, default=str))
+
+
+def run_until_stopped(
+    spark: "SparkSession",
+    queries: list["StreamingQuery"],
+    status_uri: str,
+    poll_seconds: float = 2.0,
+) -> None:
+    """Block while the queries run; publish progress; stop gracefully on the STOP marker."""
+    stop_marker = lake.join(status_uri, STOP_MARKER)
+    last_batch: dict[str, object] = {}
+    while True:
+        for query in queries:
+            exc = query.exception()
+            if exc is not None:
+                for other in queries:
+                    if other.isActive:
+                        other.stop()
+                raise RuntimeError(f"streaming query {query.name} failed: {exc}")
+            progress = query.lastProgress
+            if progress and last_batch.get(query.name) != progress.get("batchId"):
+                last_batch[query.name] = progress.get("batchId")
+                write_progress(spark, status_uri, query)
+        if lake.exists(spark, stop_marker):
+            for query in queries:
+                # Wait for the running micro-batch to commit so the stop never cuts one.
+                while query.isActive and query.status.get("isTriggerActive"):
+                    time.sleep(0.2)
+                query.stop()
+                write_progress(spark, status_uri, query)
+            log.info("stopped gracefully on %s", stop_marker)
+            return
+        if not any(q.isActive for q in queries):
+            return  # availableNow runs end by themselves
+        time.sleep(poll_seconds)
+
+
+def clear_stop_marker(spark: "SparkSession", status_uri: str) -> None:
+    lake.delete(spark, lake.join(status_uri, STOP_MARKER))
