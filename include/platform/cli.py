@@ -67,6 +67,22 @@ def _demo_data(args) -> int:
     if not any(folder.glob("*.log*")):
         write_day(lake / "raw" / "access_logs", day, lines=args.log_lines, files=2, gzip_files=True, seed=day.toordinal())
         print(f"access logs      {folder} ({args.log_lines} lines)")
+
+    # Air quality: generated station exports plus the real CPCB export (xlsx) when the
+    # shared sample data is beside the repo; air_quality_land picks them up.
+    from include.generators.air_quality import generate
+    from include.platform.settings import REPO_ROOT, load
+
+    incoming = Path(os.environ.get("DP_AIR_QUALITY_INCOMING") or load().air_quality_incoming)
+    if not any(incoming.glob("*.csv")):
+        generated = generate(incoming, rows=args.air_quality_rows, stations=4, seed=7)
+        print(f"air quality      {incoming} ({args.air_quality_rows} rows, {len(generated.files)} stations)")
+        real = REPO_ROOT.parent / "shared" / "data" / "cpcb_bengaluru_hourly" / "BWSSB.xlsx"
+        if real.exists():
+            import shutil
+
+            shutil.copy2(real, incoming / real.name)
+            print(f"                 + real CPCB export {real.name}")
     return 0
 
 
@@ -105,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("build", help="build artifacts").set_defaults(func=_build)
     demo = sub.add_parser("demo-data", help="write generated demo input into the lake")
     demo.add_argument("--log-lines", type=int, default=200_000)
+    demo.add_argument("--air-quality-rows", type=int, default=100_000)
     demo.set_defaults(func=_demo_data)
     stop = sub.add_parser("stream-stop", help="stop streaming jobs gracefully (pause metrics_streaming first)")
     stop.add_argument("jobs", nargs="*", help="job folders under streaming/_status (default: all)")
