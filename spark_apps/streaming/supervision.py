@@ -89,5 +89,18 @@ def run_until_stopped(
         time.sleep(poll_seconds)
 
 
+def add_streaming_arguments(parser, trigger_seconds: int) -> None:
+    """The command-line options every supervised streaming job takes."""
+    parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint URI (file://, s3://, s3a://)")
+    parser.add_argument("--trigger-seconds", type=int, default=trigger_seconds)
+    parser.add_argument("--max-offsets-per-trigger", type=int)
+    parser.add_argument("--starting-offsets", default="earliest", help="only for a new checkpoint")
+    parser.add_argument("--available-now", action="store_true",
+                        help="process what is in the topic now, then stop (tests, backfills)")
+    parser.add_argument("--status-uri", help="where progress files and the STOP marker live; "
+                        "without it, the job just waits for its queries")
+
+
 def clear_stop_marker(spark: "SparkSession", status_uri: str) -> None:
     lake.delete(spark, lake.join(status_uri, STOP_MARKER))

@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from spark_apps.common.session import get_spark
-from spark_apps.streaming.supervision import clear_stop_marker, run_until_stopped
+from spark_apps.streaming.supervision import add_streaming_arguments, clear_stop_marker, run_until_stopped
 from spark_apps.streaming.kafka import kafka_format, read_stream
 from spark_apps.streaming.metrics.transforms import dead_letter_records, parse_metric_json, to_protobuf
 
@@ -92,18 +92,10 @@ def start_query(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="JSON server metrics -> Protobuf topic + dead letters")
-    parser.add_argument("--bootstrap", required=True)
+    add_streaming_arguments(parser, trigger_seconds=10)
     parser.add_argument("--source-topic", default="metric-message")
     parser.add_argument("--sink-topic", default="metric-protobuf")
     parser.add_argument("--dead-letter-topic", default="metric-dead-letter")
-    parser.add_argument("--checkpoint", required=True, help="checkpoint URI (file://, s3://, s3a://)")
-    parser.add_argument("--trigger-seconds", type=int, default=10)
-    parser.add_argument("--max-offsets-per-trigger", type=int)
-    parser.add_argument("--starting-offsets", default="earliest", help="only for a new checkpoint")
-    parser.add_argument("--available-now", action="store_true",
-                        help="process what is in the topic now, then stop (tests, backfills)")
-    parser.add_argument("--status-uri", help="where progress files and the STOP marker live "
-                        "(spark_apps/streaming/supervision.py); without it, just wait for the query")
     return parser.parse_args(argv)
 
 

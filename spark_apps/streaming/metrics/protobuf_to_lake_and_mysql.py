@@ -42,7 +42,7 @@ from pyspark.sql.streaming import StreamingQuery
 from spark_apps.common import lake
 from spark_apps.common.mysql import ResultsDb, upsert_rows
 from spark_apps.common.session import get_spark
-from spark_apps.streaming.supervision import clear_stop_marker, run_until_stopped
+from spark_apps.streaming.supervision import add_streaming_arguments, clear_stop_marker, run_until_stopped
 from spark_apps.streaming.kafka import read_stream, write_stream
 from spark_apps.streaming.metrics.transforms import (
     DEFAULT_WATERMARK,
@@ -145,19 +145,11 @@ def await_queries(spark: SparkSession, queries: dict[str, StreamingQuery], avail
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Protobuf server metrics -> lake CSV + MySQL aggregates")
-    parser.add_argument("--bootstrap", required=True)
+    add_streaming_arguments(parser, trigger_seconds=30)  # --checkpoint: one folder per query below it
     parser.add_argument("--source-topic", default="metric-protobuf")
     parser.add_argument("--dead-letter-topic", default="metric-dead-letter")
     parser.add_argument("--lake", required=True, help="lake root URI; CSV goes to <lake>/" + CSV_SUBDIR)
-    parser.add_argument("--checkpoint", required=True, help="checkpoint root URI (one folder per query)")
     parser.add_argument("--watermark", default=DEFAULT_WATERMARK, help="how late an event may be, e.g. '2 minutes'")
-    parser.add_argument("--trigger-seconds", type=int, default=30)
-    parser.add_argument("--max-offsets-per-trigger", type=int)
-    parser.add_argument("--starting-offsets", default="earliest", help="only for new checkpoints")
-    parser.add_argument("--available-now", action="store_true",
-                        help="process what is in the topic now, then stop (tests, backfills)")
-    parser.add_argument("--status-uri", help="where progress files and the STOP marker live "
-                        "(spark_apps/streaming/supervision.py)")
     return parser.parse_args(argv)
 
 
