@@ -1,6 +1,8 @@
 """Job definitions of the metrics streaming pipeline, shared by its DAGs and by `dp`."""
 from __future__ import annotations
 
+import os
+
 from include.platform import settings as platform_settings
 from include.platform.spark_jobs import SparkJob
 from spark_apps.common.lake import join
@@ -12,9 +14,7 @@ STATUS = join(cfg.lake_uri, "streaming", "_status")
 
 
 def bootstrap_servers(settings: platform_settings.Settings) -> str:
-    """Bootstrap servers: from the Airflow connection inside tasks, else DP_KAFKA_BOOTSTRAP."""
-    import os
-
+    """Bootstrap servers: DP_KAFKA_BOOTSTRAP when set, else the Airflow Kafka connection."""
     bootstrap = os.environ.get("DP_KAFKA_BOOTSTRAP")
     if bootstrap:
         return bootstrap
@@ -22,6 +22,12 @@ def bootstrap_servers(settings: platform_settings.Settings) -> str:
 
     return BaseHook.get_connection(settings.kafka_conn_id).extra_dejson["bootstrap.servers"]
 
+
+# Stateful streaming queries keep one state store per shuffle partition and touch every one
+# of them in every micro-batch: Spark's default of 200 makes each batch take seconds on a
+# laptop. The number is fixed in the checkpoint when a query first starts, so set it
+# before the first run (DP_STREAM_SHUFFLE_PARTITIONS; e.g. 2-3x the cluster's cores on EMR).
+STREAM_CONF = {"spark.sql.shuffle.partitions": os.environ.get("DP_STREAM_SHUFFLE_PARTITIONS", "4")}
 
 # The bootstrap address reaches spark-submit as a template over the Kafka connection, so
 # the same DAG points at MSK by configuration.
@@ -32,12 +38,14 @@ JOB_A = SparkJob(
     entry="spark_apps/streaming/metrics/json_to_protobuf.py",
     args=["--bootstrap", KAFKA, "--checkpoint", join(CHECKPOINTS, "json_to_protobuf"),
           "--status-uri", join(STATUS, "json_to_protobuf"), "--trigger-seconds", "5"],
+    conf=STREAM_CONF,
 )
 JOB_B = SparkJob(
     name="metrics_protobuf_to_lake_and_mysql",
     entry="spark_apps/streaming/metrics/protobuf_to_lake_and_mysql.py",
     args=["--bootstrap", KAFKA, "--lake", cfg.lake_uri, "--checkpoint", join(CHECKPOINTS, "protobuf_to_lake_and_mysql"),
           "--status-uri", join(STATUS, "protobuf_to_lake_and_mysql"), "--trigger-seconds", "10"],
+    conf=STREAM_CONF,
 )
 SERVER_TOTALS = SparkJob(
     name="metrics_server_totals",
