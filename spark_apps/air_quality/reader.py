@@ -152,10 +152,9 @@ def _quoted(raw: Column) -> Column:
 def read_lines(spark: SparkSession, raw_uri: str) -> DataFrame:
     """(source_file, line_number, line) for every line of every CSV under ``raw_uri``."""
     files = (
-        spark.read.option("wholetext", "true")
-        .option("recursiveFileLookup", "true")
+        spark.read.option("recursiveFileLookup", "true")
         .option("pathGlobFilter", "*.[cC][sS][vV]")
-        .text(raw_uri)
+        .text(raw_uri, wholetext=True)
         .select(F.col("_metadata.file_path").alias("source_file"), "value")
     )
     return files.select(
@@ -167,10 +166,9 @@ def read_lines(spark: SparkSession, raw_uri: str) -> DataFrame:
 
 def plan_files(spark: SparkSession, raw_uri: str) -> list[FilePlan]:
     heads = (
-        spark.read.option("wholetext", "true")
-        .option("recursiveFileLookup", "true")
+        spark.read.option("recursiveFileLookup", "true")
         .option("pathGlobFilter", "*.[cC][sS][vV]")
-        .text(raw_uri)
+        .text(raw_uri, wholetext=True)
         .select(F.col("_metadata.file_path").alias("source_file"), F.substring("value", 1, HEAD_CHARS).alias("head"))
         .collect()
     )

@@ -1,0 +1,258 @@
+"""Benchmark of the air-quality batch pipeline on generated CPCB exports.
+
+For each size in ``--rows``: generate the CSV exports, convert them to Parquet
+(timed, MB/s of raw CSV), run the ten analyses as ten separate applications (one
+process and JVM each, like ten spark-submits) and as one application reading the
+Parquet once, and run the same ten analyses as DuckDB SQL on the same Parquet for a
+reference. Every Spark run is a separate ``python -m`` process so that start-up and
+JVM memory are measured as a submit would see them; peak memory is the largest sum
+of RSS over the process and all its children (the JVM), sampled every 0.2 s.
+
+Analyses run with ``--dry-run`` (results computed and counted, not written to
+MySQL) so that the numbers measure Spark, not the database.
+
+    .venv/bin/python bench/bench_air_quality.py --rows 1000000,10000000
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from include.generators.air_quality import generate  # noqa: E402
+from spark_apps.air_quality.jobs import (  # noqa: E402
+    AQI_BREAKPOINTS, AQI_INDEX_BOUNDS, AQI_LABELS, AQI_POLLUTANTS, JOBS, MAIN_POLLUTANTS,
+    MIN_HOURS_8H, MIN_HOURS_24H, PM10_24H_LIMIT, PM25_24H_LIMIT, WIND_SECTORS, WIND_SPEED_BANDS,
+)
+from spark_apps.air_quality.schema import MEASURE_COLUMNS, POLLUTANT_COLUMNS  # noqa: E402
+
+
+class PeakMemory:
+    """Largest RSS sum of a process tree while it runs (sampled)."""
+
+    def __init__(self, pid: int, interval: float = 0.2):
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                procs = [root, *root.children(recursive=True)]
+                total = 0
+                for p in procs:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                pass
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_app(module: str, args: list[str], log_dir: Path, name: str) -> tuple[float, int]:
+    """Run ``python -m module args`` like a spark-submit; return (seconds, peak bytes)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable}
+    with open(log_dir / f"{name}.log", "w") as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=log, stderr=log)
+        with PeakMemory(proc.pid) as mem:
+            code = proc.wait()
+        seconds = time.perf_counter() - start
+    if code:
+        raise RuntimeError(f"{module} {args} failed, see {log_dir / name}.log")
+    return seconds, mem.peak
+
+
+# --- the ten analyses in DuckDB SQL (same definitions as spark_apps/air_quality/jobs.py) ---
+
+def _sub_index_sql(pollutant: str, column: str) -> str:
+    bounds = AQI_BREAKPOINTS[pollutant]
+    c = f"GREATEST({column}, 0)"
+    lows = [0.0, *bounds[:-1]]
+    parts = [
+        f"WHEN {c} <= {hi} THEN {i_lo} + {(i_hi - i_lo) / (hi - lo)} * ({c} - {lo})"
+        for lo, hi, i_lo, i_hi in zip(lows, bounds, AQI_INDEX_BOUNDS, AQI_INDEX_BOUNDS[1:])
+    ]
+    severe = f"LEAST(500, 400 + {100.0 / (bounds[-1] - bounds[-2])} * ({c} - {bounds[-1]}))"
+    return f"CASE WHEN {column} IS NULL THEN NULL {' '.join(parts)} ELSE {severe} END"
+
+
+def duckdb_queries() -> dict[str, str]:
+    h = "hourly"
+    avg24 = ["pm25", "pm10", "no2", "so2", "nh3"]
+    si = ", ".join(
+        f"{_sub_index_sql(p, f'{p}_24h' if p in avg24 else f'{p}_8h_max')} AS si_{p}" for p in AQI_POLLUTANTS
+    )
+    si_cols = [f"si_{p}" for p in AQI_POLLUTANTS]
+    n_avail = " + ".join(f"({c} IS NOT NULL)::INT" for c in si_cols)
+    top = f"GREATEST({', '.join(si_cols)})"
+    responsible = "COALESCE(" + ", ".join(f"CASE WHEN si_{p} = {top} THEN '{AQI_LABELS[p]}' END" for p in AQI_POLLUTANTS) + ")"
+    categories = "CASE " + " ".join(
+        f"WHEN ROUND({top}) <= {u} THEN '{n}'" for u, n in zip(AQI_INDEX_BOUNDS[1:], ["Good", "Satisfactory", "Moderate", "Poor", "Very Poor"])
+    ) + " ELSE 'Severe' END"
+    band = "CASE " + " ".join(f"WHEN ws >= {lo} THEN '{label}'" for lo, label in reversed(WIND_SPEED_BANDS)) + " END"
+    sectors = "[" + ", ".join(f"'{s}'" for s in WIND_SECTORS) + "]"
+    # Quoted: AT is a keyword in DuckDB ("AT TIME ZONE").
+    pollutant_list = ", ".join(f'"{c}"' for c in POLLUTANT_COLUMNS)
+    measures = ", ".join(f'"{c}"' for c in MEASURE_COLUMNS)
+    measure_counts = ", ".join(f'COUNT("{c}") AS "{c}"' for c in MEASURE_COLUMNS)
+    daily = f"SELECT station, CAST(from_ts AS DATE) AS day, AVG(pm25) AS pm25_mean, AVG(pm10) AS pm10_mean, COUNT(pm25) AS pm25_hours, COUNT(pm10) AS pm10_hours FROM {h} GROUP BY 1, 2"
+    return {
+        "avg_ws_df": f"SELECT from_ts AS from_date, AVG(ws) AS avg_ws FROM {h} GROUP BY 1",
+        "daily_pm_df": daily,
+        "exceedance_df": f"""
+            WITH hours AS (SELECT station, COUNT(*) FILTER (pm25 > {PM25_24H_LIMIT}) AS pm25_hours_above,
+                                  COUNT(*) FILTER (pm10 > {PM10_24H_LIMIT}) AS pm10_hours_above FROM {h} GROUP BY 1),
+                 d AS ({daily}),
+                 days AS (SELECT station,
+                     COUNT(*) FILTER (pm25_hours >= {MIN_HOURS_24H} AND pm25_mean > {PM25_24H_LIMIT}) AS pm25_days_above,
+                     COUNT(*) FILTER (pm10_hours >= {MIN_HOURS_24H} AND pm10_mean > {PM10_24H_LIMIT}) AS pm10_days_above,
+                     COUNT(*) FILTER (pm25_hours >= {MIN_HOURS_24H}) AS pm25_days_assessed,
+                     COUNT(*) FILTER (pm10_hours >= {MIN_HOURS_24H}) AS pm10_days_assessed FROM d GROUP BY 1)
+            SELECT * FROM hours JOIN days USING (station)""",
+        "monthly_stats_df": f"""
+            SELECT station, month, pollutant, MIN(value) AS min_value, MAX(value) AS max_value,
+                   AVG(value) AS mean_value, COUNT(value) AS n_values
+            FROM (UNPIVOT (SELECT station, strftime(from_ts, '%Y-%m') AS month, {pollutant_list} FROM {h})
+                  ON {pollutant_list} INTO NAME pollutant VALUE value)
+            GROUP BY 1, 2, 3""",
+        "daily_aqi_df": f"""
+            WITH r AS (
+                SELECT station, CAST(from_ts AS DATE) AS day, {', '.join(AQI_POLLUTANTS)},
+                  CASE WHEN COUNT(co) OVER w >= {MIN_HOURS_8H} THEN AVG(co) OVER w END AS co_8h,
+                  CASE WHEN COUNT(ozone) OVER w >= {MIN_HOURS_8H} THEN AVG(ozone) OVER w END AS ozone_8h
+                FROM {h}
+                WINDOW w AS (PARTITION BY station ORDER BY from_ts RANGE BETWEEN INTERVAL 7 HOURS PRECEDING AND CURRENT ROW)),
+            d AS (SELECT station, day,
+                  {', '.join(f'CASE WHEN COUNT({p}) >= {MIN_HOURS_24H} THEN AVG({p}) END AS {p}_24h' for p in avg24)},
+                  MAX(co_8h) AS co_8h_max, MAX(ozone_8h) AS ozone_8h_max FROM r GROUP BY 1, 2),
+            s AS (SELECT *, {si} FROM d)
+            SELECT station, day, CAST(ROUND({top}) AS INT) AS aqi, {categories} AS category,
+                   {responsible} AS responsible_pollutant, {n_avail} AS n_pollutants
+            FROM s WHERE {n_avail} >= 3 AND (si_pm25 IS NOT NULL OR si_pm10 IS NOT NULL)""",
+        "top_polluted_days_df": f"""
+            SELECT station, rank, day, pm25_mean, pm25_hours FROM (
+              SELECT *, ROW_NUMBER() OVER (PARTITION BY station ORDER BY pm25_mean DESC, day) AS rank
+              FROM ({daily}) WHERE pm25_mean IS NOT NULL) WHERE rank <= 10""",
+        "diurnal_profile_df": f"SELECT station, hour(from_ts) AS hour_of_day, "
+        + ", ".join(f"AVG({p}) AS {p}_mean" for p in MAIN_POLLUTANTS) + f" FROM {h} GROUP BY 1, 2",
+        "completeness_df": f"""
+            SELECT station, month, column_name, n_values,
+                   day(last_day(CAST(month || '-01' AS DATE))) * 24 AS hours_in_month,
+                   n_values / (day(last_day(CAST(month || '-01' AS DATE))) * 24) AS completeness
+            FROM (UNPIVOT (SELECT station, strftime(from_ts, '%Y-%m') AS month, {measure_counts} FROM {h} GROUP BY 1, 2)
+                  ON {measures} INTO NAME column_name VALUE n_values)""",
+        "wind_rose_df": f"""
+            SELECT station, sector_index, {sectors}[sector_index + 1] AS sector, speed_band, hours,
+                   hours / SUM(hours) OVER (PARTITION BY station) AS share
+            FROM (SELECT station, CAST(floor(((wd + 11.25) % 360 + 360) % 360 / 22.5) AS INT) AS sector_index,
+                         {band} AS speed_band, COUNT(*) AS hours
+                  FROM {h} WHERE ws IS NOT NULL AND ws >= 0 AND wd BETWEEN 0 AND 360 GROUP BY 1, 2, 3)""",
+        "temp_ozone_corr_df": f"""
+            SELECT station, strftime(from_ts, '%Y-%m') AS month, COUNT(*) AS n_pairs,
+                   CASE WHEN COUNT(*) >= 3 THEN corr("at", ozone) END AS r_at_ozone
+            FROM {h} WHERE "at" IS NOT NULL AND ozone IS NOT NULL GROUP BY 1, 2""",
+    }
+
+
+def run_duckdb(parquet_dir: Path) -> tuple[float, int, dict[str, int]]:
+    import duckdb
+
+    proc = psutil.Process()
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    start = time.perf_counter()
+    with PeakMemory(proc.pid) as mem:
+        con.execute(
+            f"CREATE VIEW hourly AS SELECT * FROM read_parquet('{parquet_dir}/**/*.parquet', hive_partitioning = true)"
+        )
+        rows = {name: con.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()[0] for name, sql in duckdb_queries().items()}
+    seconds = time.perf_counter() - start
+    con.close()
+    return seconds, mem.peak, rows
+
+
+def bench(rows: int, workdir: Path, stations: int) -> dict:
+    base = workdir / f"rows_{rows}"
+    shutil.rmtree(base, ignore_errors=True)
+    logs = base / "logs"
+    logs.mkdir(parents=True)
+    t = time.perf_counter()
+    generated = generate(base / "raw", rows=rows, stations=stations, seed=1, bad_share=0.001)
+    gen_seconds = time.perf_counter() - t
+    raw_mb = sum(p.stat().st_size for p in (base / "raw").glob("*.csv")) / 1e6
+    parquet = base / "parquet"
+    conv_s, conv_mem = run_app(
+        "spark_apps.air_quality.convert",
+        ["--raw", (base / "raw").as_uri(), "--parquet", parquet.as_uri(), "--quarantine", (base / "q").as_uri()],
+        logs, "convert",
+    )
+    parquet_mb = sum(p.stat().st_size for p in parquet.rglob("*.parquet")) / 1e6
+    separate_s, separate_mem = 0.0, 0
+    for name in JOBS:
+        s, m = run_app("spark_apps.air_quality.run_jobs", ["--parquet", parquet.as_uri(), "--jobs", name, "--dry-run"], logs, name)
+        separate_s += s
+        separate_mem = max(separate_mem, m)
+    one_s, one_mem = run_app("spark_apps.air_quality.run_jobs", ["--parquet", parquet.as_uri(), "--jobs", "all", "--dry-run"], logs, "all")
+    duck_s, duck_mem, _ = run_duckdb(parquet)
+    return {
+        "rows": rows, "bad_rows": generated.bad_rows, "gen_s": gen_seconds, "raw_mb": raw_mb, "parquet_mb": parquet_mb,
+        "convert_s": conv_s, "convert_mem": conv_mem, "separate_s": separate_s, "separate_mem": separate_mem,
+        "one_s": one_s, "one_mem": one_mem, "duck_s": duck_s, "duck_mem": duck_mem,
+    }
+
+
+def markdown(results: list[dict]) -> str:
+    gb = 1024 ** 3
+    lines = [
+        "| rows | raw CSV MB | Parquet MB | convert s | convert MB/s | 10 jobs, 10 apps s | 10 jobs, 1 app s | DuckDB 10 queries s | Spark 1 app / DuckDB | peak GB convert / 10 apps / 1 app / DuckDB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['rows']:,} | {r['raw_mb']:.0f} | {r['parquet_mb']:.0f} | {r['convert_s']:.1f} | {r['raw_mb'] / r['convert_s']:.1f} "
+            f"| {r['separate_s']:.1f} | {r['one_s']:.1f} | {r['duck_s']:.1f} | {r['one_s'] / r['duck_s']:.1f}x "
+            f"| {r['convert_mem'] / gb:.2f} / {r['separate_mem'] / gb:.2f} / {r['one_mem'] / gb:.2f} / {r['duck_mem'] / gb:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="1000000,10000000", help="comma list of data-row counts")
+    parser.add_argument("--stations", type=int, default=20)
+    parser.add_argument("--workdir", default="/tmp/aq_bench")
+    args = parser.parse_args(argv)
+    results = []
+    for rows in [int(r) for r in args.rows.split(",")]:
+        result = bench(rows, Path(args.workdir), args.stations)
+        print(f"rows={rows:,}: generated in {result['gen_s']:.0f} s, {result['bad_rows']} malformed rows", flush=True)
+        results.append(result)
+    print(f"\nmachine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 1024**3:.0f} GB RAM; "
+          "Spark local[*] default settings; analyses counted, not written (--dry-run)\n")
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

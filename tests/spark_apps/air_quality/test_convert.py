@@ -1,0 +1,105 @@
+"""Reading CPCB exports: header/preamble handling, typing, quarantine, the real export."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from spark_apps.air_quality.convert import TooManyBadRows, convert
+from spark_apps.air_quality.reader import names_from_file_name, plan_file
+from spark_apps.air_quality.schema import canonical_column
+
+REAL_DIR = Path("/work/shared/data/cpcb_bengaluru_hourly")
+REAL_STATION = "BWSSB Kadabesanahalli, Bengaluru - CPCB"
+# The README says 10,050 rows; the file holds every hour from 01-04-2020 00:00 to
+# 24-05-2021 18:00 inclusive (no duplicates): 10,051 data lines after the header (line 16).
+REAL_ROWS = 10051
+
+
+@pytest.mark.parametrize(
+    "cell, name",
+    [("From Date", "from_ts"), ("PM2.5 (ug/m3)", "pm25"), (" pm 2.5 ", "pm25"), ("TOT-RF (mm)", "tot_rf"),
+     ("Ozone [µg/m³]", "ozone"), ("NOx (ppb)", "nox"), ("Station", "station"), ("MP-Xylene", None)],
+)
+def test_header_cells_map_to_canonical_names(cell, name):
+    assert canonical_column(cell) == name
+
+
+def test_plan_reads_preamble_and_falls_back_to_file_name():
+    head = (REAL_DIR / "BWSSB_export.csv").read_text()[:4000]
+    plan = plan_file("file:/x/BWSSB_export.csv", head)
+    assert (plan.header_line, plan.station, plan.city, plan.problem) == (16, REAL_STATION, "Bengaluru", None)
+    assert plan.columns == ["from_ts", "to_ts", "pm25", "pm10", "nh3", "so2"]
+    bare = plan_file("file:/x/Delhi__ITO.csv", "From Date,To Date,PM10\n01-01-2023 00:00,01-01-2023 01:00,4\n")
+    assert (bare.header_line, bare.station, bare.city) == (1, "ITO", "Delhi")
+    assert names_from_file_name("s3://b/raw/Anand%20Vihar.csv") == ("Anand Vihar", None)
+    assert plan_file("file:/x/notes.csv", "hello,world\n").problem.startswith("no header line")
+
+
+def test_real_cpcb_csv_export(spark, tmp_path):
+    out = tmp_path / "parquet"
+    result = convert(spark, REAL_DIR.as_uri(), out.as_uri(), (tmp_path / "q").as_uri())
+    assert (result.files, result.good_rows, result.bad_rows) == (1, REAL_ROWS, 0)
+    df = spark.read.parquet(out.as_uri())
+    assert df.count() == REAL_ROWS
+    assert [r[0] for r in df.select("station").distinct().collect()] == [REAL_STATION]
+    first = df.orderBy("from_ts").first()
+    # first data line: 01-04-2020 00:00,01-04-2020 01:00,9.46,None,None,6.91
+    assert (first.from_ts, first.to_ts, first.pm25, first.pm10, first.nh3, first.so2, first.city) == (
+        datetime(2020, 4, 1, 0), datetime(2020, 4, 1, 1), 9.46, None, None, 6.91, "Bengaluru")
+    stats = df.agg(F.max("from_ts"), F.countDistinct("month"), F.count("pm25"), F.min("pm25"), F.max("pm25")).first()
+    assert stats[0] == datetime(2021, 5, 24, 18) and stats[1] == 14  # Apr 2020 .. May 2021
+    assert stats[2] > 5000 and 0 <= stats[3] and stats[4] < 1000  # µg/m³, plausible
+    # A rerun of the same input replaces the output instead of adding to it.
+    again = convert(spark, REAL_DIR.as_uri(), out.as_uri(), (tmp_path / "q").as_uri())
+    assert again.good_rows == REAL_ROWS and spark.read.parquet(out.as_uri()).count() == REAL_ROWS
+
+
+BROKEN_EXPORT = """\
+CENTRAL POLLUTION CONTROL BOARD,,,,
+City,Pune,,,
+Station,"Karve Road, Pune - MPCB",,,
+From Date,To Date,PM2.5 (ug/m3),PM10 (ug/m3),WS (m/s),,
+01-01-2023 00:00,01-01-2023 01:00,10.5,NA,1.2,,
+01-01-2023 01:00,01-01-2023 02:00,,None,-
+,,,,,,
+2023-01-01 02:00:00,2023-01-01 03:00:00,NaN,20,0.5
+32-01-2023 03:00,01-01-2023 04:00,11,21,0.4
+01-01-2023 04:00,01-01-2023 05:00,abc,21,0.4
+01-01-2023 05:00,01-01-2023 06:00,11,21
+01-01-2023 06:00,01-01-2023 07:00,11,21,0.4,7
+"""
+
+
+def test_broken_rows_go_to_quarantine_with_reasons(spark, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "karve.csv").write_text(BROKEN_EXPORT)
+    (raw / "notes.csv").write_text("just,some\nother,file\n")
+    out, quarantine = tmp_path / "parquet", tmp_path / "quarantine"
+    with pytest.raises(TooManyBadRows):
+        convert(spark, raw.as_uri(), out.as_uri(), quarantine.as_uri(), max_bad_share=0.5)
+    assert not out.exists()  # nothing written when the threshold is exceeded ...
+    bad = [json.loads(line) for f in sorted((quarantine / "rows").glob("*.json")) for line in f.read_text().splitlines()]
+    by_line = {(Path(b["source_file"]).name, b["line_number"]): b for b in bad}
+    # ... but every bad row is kept, with its reason and raw text
+    assert len(bad) == 6
+    assert by_line[("karve.csv", 9)]["reason"] == "unparseable From Date: '32-01-2023 03:00'"
+    assert by_line[("karve.csv", 10)]["reason"] == "non-numeric pm25: 'abc'"
+    assert by_line[("karve.csv", 11)]["reason"] == "wrong number of fields: expected 5, got 4"
+    assert by_line[("karve.csv", 12)]["line"] == "01-01-2023 06:00,01-01-2023 07:00,11,21,0.4,7"
+    assert by_line[("notes.csv", 1)]["reason"].startswith("no header line")
+    summary = json.loads((quarantine / "_summary.json").read_text())
+    assert (summary["good_rows"], summary["bad_rows"], summary["blank_lines"]) == (3, 6, 1)
+
+    result = convert(spark, raw.as_uri(), out.as_uri(), quarantine.as_uri(), max_bad_share=0.7)
+    assert (result.good_rows, result.bad_rows, result.blank_lines) == (3, 6, 1)
+    rows = spark.read.parquet(out.as_uri()).orderBy("from_ts").collect()
+    assert [(r.from_ts.hour, r.pm25, r.pm10, r.ws, r.station, r.city, r.month) for r in rows] == [
+        (0, 10.5, None, 1.2, "Karve Road, Pune - MPCB", "Pune", "2023-01"),  # padding ",," tolerated
+        (1, None, None, None, "Karve Road, Pune - MPCB", "Pune", "2023-01"),  # '', None, '-' = missing
+        (2, None, 20.0, 0.5, "Karve Road, Pune - MPCB", "Pune", "2023-01"),  # ISO dates accepted
+    ]
