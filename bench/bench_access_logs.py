@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 from include.generators.access_logs import write_day  # noqa: E402
-from spark_apps.access_logs import analyses  # noqa: E402
+from spark_apps.access_logs import job  # noqa: E402
 from spark_apps.access_logs.ingest import account_lines, cache_parsed, parse_files, request_facts  # noqa: E402
 
 DAY = date(2024, 1, 15)
@@ -83,14 +83,10 @@ class PeakMemory:
 
 
 def six_analyses(facts, top_n=10):
-    clients = analyses.client_stats(facts, top_n)
-    url_200 = analyses.url_200_counts(facts)
-    distinct_200, total_200 = url_200.map(lambda kv: (1, kv[1])).fold((0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
-    errors = analyses.client_errors(facts)
-    large = analyses.large_responses(facts)
-    top = analyses.top_requested_urls(facts, top_n)
-    top_404 = analyses.top_404_urls(facts, top_n)
-    return clients.unique_ips, distinct_200, errors.total, large.total, top[0], top_404[0]
+    """The job's own six analyses, reduced to the headline numbers."""
+    result = job.six_analyses(facts, top_n)
+    return (result["clients"].unique_ips, result["distinct_200"], result["errors"].total, result["large"].total,
+            result["top_urls"][0], result["top_404"][0])
 
 
 def run_cached(spark, files):

@@ -26,13 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-METRIC_NAMES = (
-    "memory_usage_gb",
-    "disk_io_rate_mbps",
-    "network_throughput_mbps",
-    "response_time_ms",
-    "error_rate_percentage",
-)
+from spark_apps.streaming.metrics.names import METRIC_NAMES  # noqa: E402  (one list for producer and jobs)
 REGIONS = ("eu-west-1", "eu-central-1", "us-east-1", "us-west-1", "us-west-2")
 REQUIRED_FIELDS = ("host", "metricName", "region", "timestamp", "value")
 

@@ -100,21 +100,22 @@ def analyse_day(spark: SparkSession, input_uri: str, top_n: int) -> dict:
     if not files:
         raise FileNotFoundError(f"no *.log or *.log.gz files in {input_uri} (ignored: {ignored})")
     records = cache_parsed(parse_files(spark, files))
-    facts = request_facts(records)
+    result = six_analyses(request_facts(records), top_n)  # first pass parses and fills the cache
+    return {"files": files, "ignored_files": ignored, "records": records, "lines": account_lines(records), **result}
 
-    clients = analyses.client_stats(facts, top_n)  # first pass: parses and fills the cache
+
+def six_analyses(facts, top_n: int) -> dict:
+    """The six analyses over the request facts (also what bench/bench_access_logs.py times)."""
     url_200 = analyses.url_200_counts(facts)
     # One job for both numbers; writing url_200 later rereads only its shuffle output.
     distinct_200, requests_200 = url_200.map(lambda kv: (1, kv[1])).fold((0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
-    errors = analyses.client_errors(facts)
-    large = analyses.large_responses(facts)
-    top_urls = analyses.top_requested_urls(facts, top_n)
-    top_404 = analyses.top_404_urls(facts, top_n)
-    lines = account_lines(records)
     return {
-        "files": files, "ignored_files": ignored, "records": records, "lines": lines,
-        "clients": clients, "url_200": url_200, "distinct_200": distinct_200, "requests_200": requests_200,
-        "errors": errors, "large": large, "top_urls": top_urls, "top_404": top_404,
+        "clients": analyses.client_stats(facts, top_n),
+        "url_200": url_200, "distinct_200": distinct_200, "requests_200": requests_200,
+        "errors": analyses.client_errors(facts),
+        "large": analyses.large_responses(facts),
+        "top_urls": analyses.top_requested_urls(facts, top_n),
+        "top_404": analyses.top_404_urls(facts, top_n),
     }
 
 

@@ -16,13 +16,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-METRIC_NAMES = (
-    "memory_usage_gb",
-    "disk_io_rate_mbps",
-    "network_throughput_mbps",
-    "response_time_ms",
-    "error_rate_percentage",
-)
+from spark_apps.streaming.metrics.names import METRIC_NAMES  # noqa: E402  (one list for producer and jobs)
 DEFAULT_WATERMARK = "2 minutes"
 WINDOW_DURATION = "1 minute"
 
