@@ -184,3 +184,87 @@ def test_pipeline_counts_every_valid_event_once_and_routes_bad_ones(kafka_spark,
     assert in_mysql == pipeline.expected_minute_aggregates()
     assert sum(count for count, _ in in_mysql.values()) == valid_count
     assert len(pipeline.csv_source_coordinates()) == valid_count
+
+
+class CuttableTcpProxy:
+    """A real TCP hop in front of MariaDB that the test can cut (connections refused and
+    open ones dropped) and restore: MySQL unreachable for a while, then back."""
+
+    def __init__(self, target_port: int):
+        import socket
+        import threading
+
+        self._socket, self._threading = socket, threading
+        self.target_port = target_port
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self._server = None
+        self._conns: list = []
+
+    def open(self):
+        server = self._socket.socket()
+        server.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(16)
+        self._server = server
+        self._threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def _accept(self, server):
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = self._socket.create_connection(("127.0.0.1", self.target_port))
+            self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                self._threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self):
+        self._server.close()
+        for conn in self._conns:
+            try:
+                conn.close()
+            except OSError:
+                pass
+        self._conns = []
+
+
+def test_mysql_outage_loses_and_doubles_nothing(kafka_spark, kafka_broker, results_db, tmp_path):
+    from dataclasses import replace
+
+    proxy = CuttableTcpProxy(results_db.port)
+    proxy.open()
+    db_via_proxy = replace(results_db, host="127.0.0.1", port=proxy.port)
+    pipeline = Pipeline(kafka_spark, kafka_broker, db_via_proxy, tmp_path)
+    pipeline.produce(seed=21, offsets_s=[5, 35], invalid_share=0.0)
+    pipeline.run_job_a()
+
+    # MySQL goes away: job B's aggregate query fails (the supervisor would resubmit it);
+    # its checkpoint does not advance past the batch that could not be written.
+    proxy.cut()
+    with pytest.raises(Exception, match="Can't connect to MySQL"):
+        pipeline.run_job_b()
+
+    # MySQL is back: the resubmitted job resumes from its checkpoints and every event is
+    # counted exactly once, in MySQL and in the lake files.
+    proxy.open()
+    pipeline.run_job_b()
+    assert_results_exact(pipeline)
+    proxy.cut()
