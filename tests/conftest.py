@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -61,23 +60,8 @@ def spark():
 @pytest.fixture(scope="session")
 def results_db():
     """A throwaway database, reached with a least-privilege user like the pipelines use."""
-    admin = ResultsDb.from_url(ADMIN_URL)
-    name = f"dp_test_{uuid.uuid4().hex[:8]}"
-    user = name
-    password = uuid.uuid4().hex
-    conn = admin.connect(autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}`")
-            cur.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (password,))
-            cur.execute(f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{user}'@'%'")
-    finally:
-        conn.close()
-    yield ResultsDb(admin.host, admin.port, user, password, name)
-    conn = admin.connect(autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
-    finally:
-        conn.close()
+    from include.platform.scratch_db import create_scratch_db, drop_scratch_db
+
+    db = create_scratch_db(ADMIN_URL, "dp_test")
+    yield db
+    drop_scratch_db(ADMIN_URL, db)

@@ -1,0 +1,244 @@
+"""Benchmark of the metrics streaming pipeline on this machine (embedded broker, local Spark).
+
+    python bench/bench_streaming.py --events 30000 --latency-rates 1000 --latency-seconds 60
+
+Prints a markdown table:
+
+* ceiling: a plain confluent-kafka consumer draining the source topic (the broker's limit);
+* job A and job B sustained throughput: availableNow runs over the same backlog, time from
+  query start to end (in-process local[2] session, so no JVM start-up is counted);
+* end-to-end latency p50/p99, from the producer's timestamp to the moment the event's count
+  is visible in MySQL (`metric_minute_aggregates`), with both jobs running as the supervisor
+  runs them (spark-submit of the bundle, 1 s triggers) and the producer at a fixed rate.
+
+Nothing here is asserted; numbers go into the README.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+from include.platform import stack  # noqa: E402
+from include.platform.build import compile_protos  # noqa: E402
+from include.platform.scratch_db import create_scratch_db, drop_scratch_db  # noqa: E402
+from include.platform.spark_jobs import SparkJob, build_bundle  # noqa: E402
+from include.producers import metrics as producer  # noqa: E402
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def create_topics(bootstrap: str, names: list[str], partitions: int = 2) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(n, partitions, 1) for n in names]).values():
+        future.result(30)
+
+
+def produce_backlog(bootstrap: str, topic: str, count: int) -> float:
+    rng = random.Random(1)
+    events = producer.generate_events(count, rng, hosts=10, timestamp_ms=int(time.time() * 1000))
+    started = time.perf_counter()
+    report = producer.produce_events(producer.make_producer(bootstrap), topic, events)
+    assert report.delivered == count, report
+    return time.perf_counter() - started
+
+
+def drain_with_plain_consumer(bootstrap: str, topic: str, count: int) -> float:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(2)])
+    seen = 0
+    started = time.perf_counter()
+    while seen < count:
+        for message in consumer.consume(1000, timeout=1):
+            if not message.error():
+                seen += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return elapsed
+
+
+def spark_throughput(bootstrap: str, source: str, protobuf: str, dead: str, lake: str, db) -> tuple[float, float]:
+    from pyspark.sql import SparkSession
+
+    from spark_apps.streaming.kafka import register
+    from spark_apps.streaming.metrics import json_to_protobuf
+    from spark_apps.streaming.metrics import protobuf_to_lake_and_mysql as job_b
+
+    spark = (SparkSession.builder.master("local[2]").appName("bench-streaming")
+             .config("spark.sql.shuffle.partitions", "4").config("spark.ui.enabled", "false").getOrCreate())
+    register(spark)
+    checkpoints = tempfile.mkdtemp(prefix="bench-ckpt-")
+    started = time.perf_counter()
+    query = json_to_protobuf.start_query(spark, bootstrap, f"file://{checkpoints}/a", source, protobuf, dead,
+                                         available_now=True)
+    query.awaitTermination()
+    job_a_s = time.perf_counter() - started
+    started = time.perf_counter()
+    queries = job_b.start_queries(spark, bootstrap, lake, f"file://{checkpoints}/b", db, protobuf, dead,
+                                  available_now=True)
+    for q in queries.values():
+        q.awaitTermination()
+    job_b_s = time.perf_counter() - started
+    spark.stop()
+    return job_a_s, job_b_s
+
+
+def mysql_total(db) -> int:
+    conn = db.connect(autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COALESCE(SUM(`count`), 0) FROM metric_minute_aggregates")
+            return int(cur.fetchone()[0])
+    except Exception:
+        return 0  # table not created yet
+    finally:
+        conn.close()
+
+
+def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path) -> tuple[float, float, int]:
+    """p50/p99 seconds from produce time to visible-in-MySQL, with both jobs as spark-submit."""
+    suffix = uuid.uuid4().hex[:6]
+    source, protobuf, dead = f"lat-src-{suffix}", f"lat-pb-{suffix}", f"lat-dlq-{suffix}"
+    create_topics(bootstrap, [source, protobuf, dead])
+    apps = workdir / "build"
+    lake = (workdir / f"lake-{suffix}").as_uri()
+    common = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"}
+    jobs = [
+        SparkJob("bench_a", "spark_apps/streaming/metrics/json_to_protobuf.py",
+                 ["--bootstrap", bootstrap, "--source-topic", source, "--sink-topic", protobuf,
+                  "--dead-letter-topic", dead, "--checkpoint", f"{lake}/ckpt/a", "--trigger-seconds", "1"], common),
+        SparkJob("bench_b", "spark_apps/streaming/metrics/protobuf_to_lake_and_mysql.py",
+                 ["--bootstrap", bootstrap, "--source-topic", protobuf, "--dead-letter-topic", dead,
+                  "--lake", lake, "--checkpoint", f"{lake}/ckpt/b", "--trigger-seconds", "1"], common),
+    ]
+    env = {**os.environ, "DP_RESULTS_DB_URL": f"mysql://{db.user}:{db.password}@{db.host}:{db.port}/{db.database}"}
+    spark_submit = str(Path(sys.executable).parent / "spark-submit")
+    procs = [subprocess.Popen([spark_submit, "--master", "local[1]", *job.submit_args(apps.as_uri())], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+             for job in jobs]
+    try:
+        # Warm up until an event makes it all the way through (JVMs started, tables created).
+        base = mysql_total(db)
+        kafka = producer.make_producer(bootstrap)
+        rng = random.Random(2)
+        deadline = time.monotonic() + 300
+        while mysql_total(db) == base:
+            if time.monotonic() > deadline:
+                raise TimeoutError("pipeline did not deliver a warm-up event in 300 s")
+            producer.produce_events(kafka, source, producer.generate_events(10, rng, timestamp_ms=int(time.time() * 1000)))
+            time.sleep(2)
+        time.sleep(5)
+        base = mysql_total(db)
+
+        produced: list[tuple[float, int]] = []  # (time, cumulative events)
+        visible: list[tuple[float, int]] = []
+        stop = threading.Event()
+
+        def poll():
+            while not stop.is_set():
+                visible.append((time.time(), mysql_total(db) - base))
+                time.sleep(0.1)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        total = 0
+        start = time.time()
+        for tick in range(seconds):
+            now = time.time()
+            events = producer.generate_events(rate, rng, timestamp_ms=int(now * 1000))
+            producer.produce_events(kafka, source, events)
+            total += rate
+            produced.append((now, total))
+            time.sleep(max(0.0, start + tick + 1 - time.time()))
+        deadline = time.time() + 120
+        while (visible[-1][1] if visible else 0) < total and time.time() < deadline:
+            time.sleep(0.5)
+        stop.set()
+        poller.join()
+        latencies = []
+        j = 0
+        for produced_at, cumulative in produced:
+            while j < len(visible) and visible[j][1] < cumulative:
+                j += 1
+            if j == len(visible):
+                break
+            latencies.append(visible[j][0] - produced_at)
+        latencies.sort()
+        seen = visible[-1][1] if visible else 0
+        if not latencies:
+            return float("nan"), float("nan"), seen
+        return (latencies[len(latencies) // 2], latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], seen)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=30000)
+    parser.add_argument("--latency-rates", default="1000", help="comma list of events/s")
+    parser.add_argument("--latency-seconds", type=int, default=60)
+    args = parser.parse_args(argv)
+
+    compile_protos()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-streaming-"))
+    build_bundle(workdir / "build")
+    cfg = stack.StackConfig(home=workdir / "home", kafka_port=free_port(), moto_port=free_port())
+    stack.start_service(cfg, stack.broker_service(cfg), dict(os.environ))
+    bootstrap = f"127.0.0.1:{cfg.kafka_port}"
+    admin_url = os.environ.get("DP_MYSQL_ADMIN_URL", "mysql://root:@127.0.0.1:3306/mysql")
+    db = create_scratch_db(admin_url, "dp_bench")
+    try:
+        source, protobuf, dead = "bench-src", "bench-pb", "bench-dlq"
+        create_topics(bootstrap, [source, protobuf, dead])
+        produce_s = produce_backlog(bootstrap, source, args.events)
+        plain_s = drain_with_plain_consumer(bootstrap, source, args.events)
+        job_a_s, job_b_s = spark_throughput(bootstrap, source, protobuf, dead, (workdir / "lake").as_uri(), db)
+        plain = args.events / plain_s
+        rows = [
+            ("producer (idempotent, acks=all)", args.events / produce_s),
+            ("plain confluent-kafka consumer (ceiling)", plain),
+            ("job A: JSON -> Protobuf + DLQ", args.events / job_a_s),
+            ("job B: Protobuf -> CSV + MySQL aggregates", args.events / job_b_s),
+        ]
+        print(f"\n{args.events:,} events, broker {bootstrap} (Tansu, memory), Spark local[2]\n")
+        print("| stage | events/s | vs plain consumer |")
+        print("|---|---:|---:|")
+        for name, rate in rows:
+            print(f"| {name} | {rate:,.0f} | {rate / plain:.2f} |")
+        print("\n| producer rate (events/s) | p50 latency s | p99 latency s | events seen in MySQL |")
+        print("|---:|---:|---:|---:|")
+        for rate in [int(r) for r in args.latency_rates.split(",") if r]:
+            p50, p99, seen = latency_run(bootstrap, db, rate, args.latency_seconds, workdir)
+            print(f"| {rate:,} | {p50:.2f} | {p99:.2f} | {seen:,} |", flush=True)
+    finally:
+        stack.stop_service(cfg, "kafka")
+        drop_scratch_db(admin_url, db)
+
+
+if __name__ == "__main__":
+    main()
