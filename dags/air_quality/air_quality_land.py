@@ -39,24 +39,15 @@ with DAG(
         from include.air_quality.landing import land_files
 
         source = Path(incoming)
-        if not source.is_dir() or not any(source.rglob("*.csv")) and not any(source.rglob("*.xlsx")):
+        if not source.is_dir() or (not any(source.rglob("*.csv")) and not any(source.rglob("*.xlsx"))):
             raise AirflowSkipException(f"no exports waiting in {incoming}")
         if raw_uri.startswith("file://"):
             landed = land_files(source, Path(raw_uri.removeprefix("file://")))
             return [str(p) for p in landed]
-        # Object-store lake: convert locally, then upload (S3Hook; no provider operator
-        # uploads a folder).
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        # Object-store lake: convert locally, then upload the landed tree.
+        from include.platform.s3_upload import upload_files
 
-        hook = S3Hook(aws_conn_id=cfg.aws_conn_id)
-        bucket, _, prefix = raw_uri.split("://", 1)[1].partition("/")
         with tempfile.TemporaryDirectory() as tmp:
-            landed = land_files(source, Path(tmp))
-            keys = []
-            for path in landed:
-                key = f"{prefix.rstrip('/')}/{path.relative_to(tmp).as_posix()}"
-                hook.load_file(str(path), key=key, bucket_name=bucket, replace=True)
-                keys.append(f"s3://{bucket}/{key}")
-        return keys
+            return upload_files(cfg.aws_conn_id, Path(tmp), land_files(source, Path(tmp)), raw_uri)
 
     land_exports(cfg.air_quality_incoming, RAW_URI)

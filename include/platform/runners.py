@@ -100,22 +100,15 @@ def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, 
 
     @task(task_id="upload_spark_apps")
     def upload_spark_apps(local_dir: str, target_uri: str) -> str:
-        # No provider operator uploads a folder (LocalFilesystemToS3Operator takes one
-        # file), so the S3Hook copies the artifact tree file by file.
         from pathlib import Path
 
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from include.platform.s3_upload import upload_files
 
-        hook = S3Hook(aws_conn_id=settings.aws_conn_id)
-        bucket, _, prefix = target_uri.removeprefix("s3://").partition("/")
         root = Path(local_dir)
         files = [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
         if not any(p.name == "spark_apps.zip" for p in files):
             raise FileNotFoundError(f"{root}/spark_apps.zip missing: run `dp build` first")
-        for path in files:
-            key = f"{prefix.rstrip('/')}/{path.relative_to(root).as_posix()}".lstrip("/")
-            hook.load_file(str(path), key=key, bucket_name=bucket, replace=True)
-        return f"uploaded {len(files)} files to {target_uri}"
+        return f"uploaded {len(upload_files(settings.aws_conn_id, root, files, target_uri))} files to {target_uri}"
 
     upload = upload_spark_apps(settings.spark_apps_local_dir, settings.spark_apps_uri)
     if settings.emr_cluster_id:

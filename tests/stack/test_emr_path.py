@@ -156,3 +156,26 @@ def test_upload_and_create_operators_run_against_moto(emr_settings, tmp_path):
     terminate.job_flow_id = cluster_id
     terminate.execute(context)
     assert _emr(env).describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"] in ("TERMINATING", "TERMINATED")
+
+
+def test_landing_into_an_s3_lake_on_moto(emr_settings, tmp_path):
+    """air_quality_land with an s3:// lake: exports converted locally, uploaded with their layout."""
+    import importlib.util
+    from pathlib import Path
+
+    from include.generators.air_quality import generate
+
+    settings, env = emr_settings
+    path = Path(__file__).resolve().parents[2] / "dags" / "air_quality" / "air_quality_land.py"
+    spec = importlib.util.spec_from_file_location("air_quality_land_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    incoming = tmp_path / "incoming"
+    generated = generate(incoming, rows=200, stations=2, seed=3)
+    s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    s3.create_bucket(Bucket="lake-under-test")
+
+    uploaded = module.dag.get_task("land_exports").python_callable(str(incoming), "s3://lake-under-test/lake/raw/air_quality")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="lake-under-test")["Contents"]}
+    assert keys == {f"lake/raw/air_quality/{Path(f.path).name}" for f in generated.files}
+    assert sorted(uploaded) == sorted(f"s3://lake-under-test/{k}" for k in keys)
