@@ -65,3 +65,14 @@ def results_db():
     db = create_scratch_db(ADMIN_URL, "dp_test")
     yield db
     drop_scratch_db(ADMIN_URL, db)
+
+
+@pytest.fixture
+def fresh_results_db():
+    """Like results_db, but one database per test: for tests that compare whole tables
+    which other tests also write (e.g. the streaming aggregates)."""
+    from include.platform.scratch_db import create_scratch_db, drop_scratch_db
+
+    db = create_scratch_db(ADMIN_URL, "dp_test")
+    yield db
+    drop_scratch_db(ADMIN_URL, db)

@@ -9,3 +9,4 @@ def compiled_protos():
     from include.platform.build import compile_protos
 
     return compile_protos()
+

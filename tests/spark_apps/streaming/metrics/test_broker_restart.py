@@ -41,9 +41,9 @@ def durable_broker(kafka_broker, tmp_path, monkeypatch):
     stack.stop_service(cfg, "moto")
 
 
-def test_broker_restart_loses_and_doubles_nothing(kafka_spark, durable_broker, results_db, tmp_path):
+def test_broker_restart_loses_and_doubles_nothing(kafka_spark, durable_broker, fresh_results_db, tmp_path):
     broker, restart_broker = durable_broker
-    pipeline = Pipeline(kafka_spark, broker, results_db, tmp_path)
+    pipeline = Pipeline(kafka_spark, broker, fresh_results_db, tmp_path)
     pipeline.produce(seed=31, offsets_s=[5, 35], invalid_share=0.1)
     pipeline.run_job_a()
     pipeline.run_job_b()

@@ -143,8 +143,8 @@ def assert_results_exact(pipeline: Pipeline) -> None:
         assert reason.startswith(REASON_PREFIX[invalid_records[(partition, offset)]]), (reason, partition, offset)
 
 
-def test_pipeline_counts_every_valid_event_once_and_routes_bad_ones(kafka_spark, kafka_broker, results_db, tmp_path):
-    pipeline = Pipeline(kafka_spark, kafka_broker, results_db, tmp_path)
+def test_pipeline_counts_every_valid_event_once_and_routes_bad_ones(kafka_spark, kafka_broker, fresh_results_db, tmp_path):
+    pipeline = Pipeline(kafka_spark, kafka_broker, fresh_results_db, tmp_path)
     pipeline.produce(seed=11, offsets_s=[5, 35, 65])  # three bursts over two minutes
     assert any(e.invalid_kind for e in pipeline.events)
     # A record on the Protobuf topic that is not a Metric: job B must dead-letter it.
@@ -157,7 +157,7 @@ def test_pipeline_counts_every_valid_event_once_and_routes_bad_ones(kafka_spark,
     assert [(p, o) for _, p, o, _ in protobuf_dead] == [(0, 0)]
     assert protobuf_dead[0][3].startswith("undecodable_protobuf:")
 
-    assert aggregate_csv.run(kafka_spark, pipeline.lake, results_db) == 3
+    assert aggregate_csv.run(kafka_spark, pipeline.lake, fresh_results_db) == 3
     totals = {name: (round(total, 6), count, round(avg, 6)) for name, total, count, avg in pipeline.query_db(
         f"SELECT server_name, total_sum, `count`, average FROM {aggregate_csv.TOTALS_TABLE}")}
     assert totals == pipeline.expected_server_totals()
@@ -246,12 +246,12 @@ class CuttableTcpProxy:
         self._conns = []
 
 
-def test_mysql_outage_loses_and_doubles_nothing(kafka_spark, kafka_broker, results_db, tmp_path):
+def test_mysql_outage_loses_and_doubles_nothing(kafka_spark, kafka_broker, fresh_results_db, tmp_path):
     from dataclasses import replace
 
-    proxy = CuttableTcpProxy(results_db.port)
+    proxy = CuttableTcpProxy(fresh_results_db.port)
     proxy.open()
-    db_via_proxy = replace(results_db, host="127.0.0.1", port=proxy.port)
+    db_via_proxy = replace(fresh_results_db, host="127.0.0.1", port=proxy.port)
     pipeline = Pipeline(kafka_spark, kafka_broker, db_via_proxy, tmp_path)
     pipeline.produce(seed=21, offsets_s=[5, 35], invalid_share=0.0)
     pipeline.run_job_a()
