@@ -38,13 +38,6 @@ from include.platform.spark_jobs import SparkJob, build_bundle  # noqa: E402
 from include.producers import metrics as producer  # noqa: E402
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def create_topics(bootstrap: str, names: list[str], partitions: int = 2) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -207,7 +200,7 @@ def main(argv=None) -> None:
     compile_protos()
     workdir = Path(tempfile.mkdtemp(prefix="bench-streaming-"))
     build_bundle(workdir / "build")
-    cfg = stack.StackConfig(home=workdir / "home", kafka_port=free_port(), moto_port=free_port())
+    cfg = stack.StackConfig(home=workdir / "home", kafka_port=stack.free_port(), moto_port=stack.free_port())
     stack.start_service(cfg, stack.broker_service(cfg), dict(os.environ))
     bootstrap = f"127.0.0.1:{cfg.kafka_port}"
     admin_url = os.environ.get("DP_MYSQL_ADMIN_URL", "mysql://root:@127.0.0.1:3306/mysql")

@@ -6,6 +6,8 @@ checks, and no secret written in the file.
 """
 from __future__ import annotations
 
+import os
+
 import ast
 import json
 import re
@@ -266,7 +268,7 @@ def test_airflow_environment_covers_the_embedded_stack(services):
 
 def test_platform_settings_in_docker(services, monkeypatch):
     env = _env(services["airflow-scheduler"])
-    for key in list(__import__("os").environ):
+    for key in list(os.environ):
         if key.startswith("DP_"):
             monkeypatch.delenv(key)
     for key, value in env.items():

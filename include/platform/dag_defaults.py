@@ -3,6 +3,7 @@ rules are met in one place."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 OWNER = "data-platform"
 START_DATE = datetime(2024, 1, 1)
@@ -12,4 +13,4 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=1),
 }
 # Templates (SQL files) are looked up here, relative to the repo's include/ folder.
-TEMPLATE_SEARCHPATH = [str(__import__("pathlib").Path(__file__).resolve().parents[1] / "sql")]
+TEMPLATE_SEARCHPATH = [str(Path(__file__).resolve().parents[1] / "sql")]

@@ -103,6 +103,13 @@ class StackConfig:
 # --------------------------------------------------------------------------- helpers
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now (for private stacks in tests and benchmarks)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -1,17 +1,11 @@
 """Helpers for the stack tests: a private stack configuration and its cleanup."""
 from __future__ import annotations
 
-import socket
 import uuid
 from pathlib import Path
 
 from include.platform import stack
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_config(home: Path) -> stack.StackConfig:
@@ -19,9 +13,9 @@ def make_config(home: Path) -> stack.StackConfig:
     suffix = uuid.uuid4().hex[:8]
     return stack.StackConfig(
         home=home,
-        airflow_port=free_port(),
-        kafka_port=free_port(),
-        moto_port=free_port(),
+        airflow_port=stack.free_port(),
+        kafka_port=stack.free_port(),
+        moto_port=stack.free_port(),
         metadata_db="sqlite",
         results_db=f"dp_it_{suffix}",
         results_user=f"dp_it_{suffix}",

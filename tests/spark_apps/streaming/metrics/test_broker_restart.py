@@ -5,7 +5,6 @@ event is still counted exactly once in MySQL and in the lake files."""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 
 import pytest
@@ -16,17 +15,12 @@ from test_pipeline import Pipeline, assert_results_exact
 pytestmark = [pytest.mark.spark, pytest.mark.stack, pytest.mark.timeout(900)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def durable_broker(kafka_broker, tmp_path, monkeypatch):
     KafkaBroker = type(kafka_broker)  # the suite's broker handle (topics, produce, consume_all)
     monkeypatch.setenv("DP_KAFKA_STORAGE", f"s3://tansu-{uuid.uuid4().hex[:8]}/")
-    cfg = stack.StackConfig(home=tmp_path / "home", kafka_port=_free_port(), moto_port=_free_port())
+    cfg = stack.StackConfig(home=tmp_path / "home", kafka_port=stack.free_port(), moto_port=stack.free_port())
     env = dict(os.environ)
     moto, broker = stack.moto_service(cfg), stack.broker_service(cfg)
     stack.start_service(cfg, moto, env)
