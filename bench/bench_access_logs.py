@@ -34,7 +34,7 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 from include.generators.access_logs import write_day  # noqa: E402
 from spark_apps.access_logs import job  # noqa: E402
-from spark_apps.access_logs.ingest import account_lines, cache_parsed, parse_files, request_facts  # noqa: E402
+from spark_apps.access_logs.ingest import account_lines, cache_parsed, parse_files  # noqa: E402
 
 DAY = date(2024, 1, 15)
 AWK_SIX_ANALYSES = r"""
@@ -82,24 +82,23 @@ class PeakMemory:
         self._thread.join()
 
 
-def six_analyses(facts, top_n=10):
+def six_analyses(batches, top_n=10):
     """The job's own six analyses, reduced to the headline numbers."""
-    result = job.six_analyses(facts, top_n)
+    result = job.six_analyses(batches, top_n)
     return (result["clients"].unique_ips, result["distinct_200"], result["errors"].total, result["large"].total,
             result["top_urls"][0], result["top_404"][0])
 
 
 def run_cached(spark, files):
-    records = cache_parsed(parse_files(spark, files))
-    result = six_analyses(request_facts(records))
-    lines = account_lines(records)
-    lines.side_records.unpersist()
-    records.unpersist()
+    batches = cache_parsed(parse_files(spark, files))
+    result = six_analyses(batches)
+    lines = account_lines(batches)
+    batches.unpersist()
     return result, lines.total_lines
 
 
 def run_uncached(spark, files):
-    return six_analyses(request_facts(parse_files(spark, files))), None
+    return six_analyses(parse_files(spark, files)), None
 
 
 def timed(label, fn, *args):

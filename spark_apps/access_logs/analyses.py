@@ -1,14 +1,15 @@
-"""The six access-log analyses, as plain functions over an RDD of request facts.
+"""The six access-log analyses, as plain functions over an RDD of ``RequestBatch``.
 
-The job parses each line once into a compact *request fact* tuple
-``(ip, url, status, bytes)`` (only what the analyses read, as a plain tuple because
-PySpark pickles every cached record on each pass and plain tuples are the cheapest
-to pickle), caches that RDD and runs all six functions on it.
+The job parses each line once into column batches (``batches.RequestBatch``:
+client and URL dictionary-encoded, status and bytes as numpy arrays), caches that
+RDD and runs all six functions on it.
 
 Scaling rules followed everywhere:
 
-* counting is ``reduceByKey`` after a per-partition ``Counter`` (the Counter does
-  the map-side combine in C, so Python does one dict update per record);
+* counting is ``reduceByKey`` after a per-partition combine: inside a partition
+  each batch is counted with ``numpy.bincount`` over its codes and the partition
+  emits one ``(key, count)`` per distinct key, so Python does per-key work, not
+  per-request work;
 * rankings are ``takeOrdered`` over the per-key counts, so the driver only ever
   holds N items; no ``countByValue`` and no ``collect`` of an unbounded key set.
   The only collected key set is 4xx status codes, bounded by 400..499.
@@ -19,23 +20,16 @@ by plain string comparison, so reruns always give the same order.
 from __future__ import annotations
 
 import heapq
-from collections import Counter
 from dataclasses import dataclass
 from operator import add
+from typing import Callable
 
+import numpy as np
 from pyspark import RDD
 
-from spark_apps.access_logs.parser import ParsedLine
-
-# Positions in a request-fact tuple.
-IP, URL, STATUS, BYTES = 0, 1, 2, 3
+from spark_apps.access_logs.batches import RequestBatch
 
 LARGE_RESPONSE_MIN_BYTES = 5000  # "larger than 5000 bytes": strictly more than this
-
-
-def request_fact(parsed: ParsedLine) -> tuple:
-    """The part of a parsed line the analyses read: ``(ip, url, status, bytes)``."""
-    return (parsed.ip, parsed.url, parsed.status, parsed.bytes)
 
 
 def _ranking_key(pair):
@@ -68,9 +62,34 @@ def _count_keys_and_top(counts: RDD, n: int) -> tuple[int, list[tuple[str, int]]
     return total, heapq.nsmallest(n, candidates, key=_ranking_key)
 
 
-def _count_by(facts: RDD, key_of_partition) -> RDD:
-    """``reduceByKey`` counts where ``key_of_partition(records)`` yields the keys to count."""
-    return facts.mapPartitions(lambda records: Counter(key_of_partition(records)).items()).reduceByKey(add)
+Selector = Callable[[RequestBatch], "np.ndarray | None"]  # boolean mask over a batch's requests, None = all
+
+
+def _count_by(batches: RDD, column: str, where: Selector) -> RDD:
+    """``(key, requests)`` counted with ``reduceByKey``; ``column`` is ``"ip"`` or ``"url"``.
+
+    ``where(batch)`` picks the requests to count (a boolean mask, or None for all).
+    """
+
+    def count_partition(partition):
+        totals: dict = {}
+        for batch in partition:
+            keys = batch.ips if column == "ip" else batch.urls
+            codes = batch.ip_codes if column == "ip" else batch.url_codes
+            mask = where(batch)
+            if mask is not None:
+                codes = codes[mask]
+            counts = np.bincount(codes, minlength=len(keys))
+            for code in np.flatnonzero(counts).tolist():
+                key = keys[code]
+                totals[key] = totals.get(key, 0) + int(counts[code])
+        return iter(totals.items())
+
+    return batches.mapPartitions(count_partition).reduceByKey(add)
+
+
+def _all(batch):
+    return None
 
 
 @dataclass(frozen=True)
@@ -79,16 +98,16 @@ class ClientStats:
     top_clients: list  # [(ip, requests)] ranked by the module's tie rule
 
 
-def client_stats(facts: RDD, top_n: int) -> ClientStats:
+def client_stats(batches: RDD, top_n: int) -> ClientStats:
     """(1) Number of distinct client IPs and the ``top_n`` clients by requests."""
-    per_ip = _count_by(facts, lambda records: (r[IP] for r in records))
+    per_ip = _count_by(batches, "ip", _all)
     unique, top = _count_keys_and_top(per_ip, top_n)
     return ClientStats(unique, top)
 
 
-def url_200_counts(facts: RDD) -> RDD:
+def url_200_counts(batches: RDD) -> RDD:
     """(2) ``(url, requests)`` for every URL answered with status 200 (lazy RDD: it can be large)."""
-    return _count_by(facts, lambda records: (r[URL] for r in records if r[STATUS] == 200))
+    return _count_by(batches, "url", lambda b: b.status == 200)
 
 
 @dataclass(frozen=True)
@@ -97,9 +116,17 @@ class ClientErrors:
     by_status: dict  # {status: responses}, only statuses that occurred
 
 
-def client_errors(facts: RDD) -> ClientErrors:
+def client_errors(batches: RDD) -> ClientErrors:
     """(3) Number of 4xx responses, in total and per status code."""
-    per_status = _count_by(facts, lambda records: (r[STATUS] for r in records if 400 <= r[STATUS] <= 499))
+
+    def count_partition(partition):
+        counts = np.zeros(100, dtype=np.int64)  # index = status - 400
+        for batch in partition:
+            status = batch.status[(batch.status >= 400) & (batch.status <= 499)]
+            counts += np.bincount(status - 400, minlength=100)
+        return ((400 + i, int(counts[i])) for i in np.flatnonzero(counts).tolist())
+
+    per_status = batches.mapPartitions(count_partition).reduceByKey(add)
     by_status = dict(sorted(per_status.collect()))  # at most 100 keys (400..499)
     return ClientErrors(sum(by_status.values()), by_status)
 
@@ -110,23 +137,23 @@ class LargeResponses:
     url_counts: RDD  # (url, requests); rereading it reuses this analysis' shuffle output
 
 
-def large_responses(facts: RDD, min_bytes: int = LARGE_RESPONSE_MIN_BYTES) -> LargeResponses:
+def large_responses(batches: RDD, min_bytes: int = LARGE_RESPONSE_MIN_BYTES) -> LargeResponses:
     """(4) Requests with more than ``min_bytes`` response bytes: count, and per URL.
 
     The total is taken from the per-URL counts so the records are scanned once;
     writing ``url_counts`` later only rereads the (small) shuffle output.
     """
-    per_url = _count_by(facts, lambda records: (r[URL] for r in records if r[BYTES] > min_bytes))
+    per_url = _count_by(batches, "url", lambda b: b.bytes > min_bytes)
     return LargeResponses(per_url.values().sum(), per_url)
 
 
-def top_requested_urls(facts: RDD, n: int = 1) -> list[tuple[str, int]]:
+def top_requested_urls(batches: RDD, n: int = 1) -> list[tuple[str, int]]:
     """(5) The ``n`` URLs with most requests (any status); element 0 is *the* most requested URL."""
-    per_url = _count_by(facts, lambda records: (r[URL] for r in records))
+    per_url = _count_by(batches, "url", _all)
     return per_url.takeOrdered(n, key=_ranking_key)
 
 
-def top_404_urls(facts: RDD, n: int = 1) -> list[tuple[str, int]]:
+def top_404_urls(batches: RDD, n: int = 1) -> list[tuple[str, int]]:
     """(6) The ``n`` URLs with most 404 responses; element 0 is *the* most-404 URL ([] if no 404)."""
-    per_url = _count_by(facts, lambda records: (r[URL] for r in records if r[STATUS] == 404))
+    per_url = _count_by(batches, "url", lambda b: b.status == 404)
     return per_url.takeOrdered(n, key=_ranking_key)

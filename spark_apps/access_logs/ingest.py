@@ -1,16 +1,13 @@
-"""Read one day of access logs into a cached RDD, with per-file line numbers for bad lines.
+"""Read one day of access logs into a cached RDD of column batches, with per-file line numbers.
 
-Every input line becomes exactly one record of the parsed RDD:
-
-* a request fact tuple ``(ip, url, status, bytes)`` (see ``analyses``) for a line
-  that parses, or
-* a ``QuarantinedLine`` for a line that does not,
-
-and every input partition ends with one ``PartitionLines`` record holding its line
-count. Those counts let the driver turn "line k of partition p of file f" into the
-line number within the file *after* the single parsing pass: the same trick as
-``zipWithIndex``, without the extra pass over the text that ``zipWithIndex`` runs
-to count partitions. Gzip files are not splittable, so they are one partition.
+Every input partition (a slice of one file; gzip files are not splittable, so they
+are one partition) becomes ``RequestBatch`` records (see ``batches``), and every
+input line lands in exactly one batch: as a parsed request, or as a quarantined
+line with its reason and its line number *within the partition*. The batches also
+carry their line counts, which let the driver turn "line k of partition p of file
+f" into the line number within the file *after* the single parsing pass: the same
+trick as ``zipWithIndex``, without the extra pass over the text that
+``zipWithIndex`` runs to count partitions.
 """
 from __future__ import annotations
 
@@ -20,30 +17,9 @@ from dataclasses import dataclass
 from pyspark import RDD, StorageLevel
 from pyspark.sql import SparkSession
 
-from spark_apps.access_logs.parser import ParsedLine, parse_line
+from spark_apps.access_logs.batches import parse_partition
 
 LOG_SUFFIXES = (".log", ".log.gz")
-
-
-@dataclass(frozen=True)
-class QuarantinedLine:
-    file: str
-    file_partition: int
-    line_in_partition: int  # 1-based within the partition; see module doc
-    reason: str
-    raw: str
-
-
-@dataclass(frozen=True)
-class PartitionLines:
-    file: str
-    file_partition: int
-    lines: int
-
-
-def is_request_fact(record) -> bool:
-    # Facts are plain tuples; side records are dataclasses (not tuples).
-    return type(record) is tuple
 
 
 def list_log_files(spark: SparkSession, folder_uri: str) -> tuple[list[str], list[str]]:
@@ -70,21 +46,14 @@ def list_log_files(spark: SparkSession, folder_uri: str) -> tuple[list[str], lis
 
 
 def _parse_partition_of(file: str):
-    def parse_partition(partition_index, lines):
-        count = 0
-        for count, line in enumerate(lines, start=1):
-            parsed = parse_line(line)
-            if type(parsed) is ParsedLine:
-                yield (parsed.ip, parsed.url, parsed.status, parsed.bytes)
-            else:
-                yield QuarantinedLine(file, partition_index, count, parsed.reason, line)
-        yield PartitionLines(file, partition_index, count)
+    def parse(partition_index, lines):
+        return parse_partition(file, partition_index, lines)
 
-    return parse_partition
+    return parse
 
 
 def parse_files(spark: SparkSession, files: list[str]) -> RDD:
-    """The parsed-record RDD of ``files`` (not cached: the caller decides)."""
+    """The ``RequestBatch`` RDD of ``files`` (not cached: the caller decides)."""
     sc = spark.sparkContext
     # textFile decodes with Hadoop's Text.toString, which replaces invalid UTF-8
     # with U+FFFD instead of failing, and decompresses *.gz by extension.
@@ -92,14 +61,10 @@ def parse_files(spark: SparkSession, files: list[str]) -> RDD:
     return parts[0] if len(parts) == 1 else sc.union(parts)
 
 
-def cache_parsed(records: RDD) -> RDD:
+def cache_parsed(batches: RDD) -> RDD:
     # MEMORY_AND_DISK: if the parsed day does not fit in executor memory, spill it
     # rather than silently re-reading and re-parsing it for each analysis.
-    return records.persist(StorageLevel.MEMORY_AND_DISK)
-
-
-def request_facts(records: RDD) -> RDD:
-    return records.filter(is_request_fact)
+    return batches.persist(StorageLevel.MEMORY_AND_DISK)
 
 
 @dataclass(frozen=True)
@@ -107,30 +72,30 @@ class LineAccounting:
     total_lines: int
     quarantined_lines: int
     quarantine: RDD  # JSON lines: {"file", "line", "reason", "raw"}, sorted by file and line
-    side_records: RDD  # cached bad lines + partition counts; unpersist when done
 
 
-def account_lines(records: RDD) -> LineAccounting:
+def account_lines(batches: RDD) -> LineAccounting:
     """Line totals and the quarantine (bad lines with their line number in their file)."""
-    side = records.filter(lambda r: not is_request_fact(r)).persist(StorageLevel.MEMORY_AND_DISK)
-    partition_lines = side.filter(lambda r: isinstance(r, PartitionLines)).collect()
+    # One small record per batch; the driver holds (number of batches) of them.
+    counts = batches.map(lambda b: (b.file, b.file_partition, b.lines, len(b.quarantined))).collect()
+    lines_in = {}  # (file, partition) -> lines
+    for file, partition, lines, _bad in counts:
+        lines_in[(file, partition)] = lines_in.get((file, partition), 0) + lines
     first_line_of = {}  # (file, partition) -> lines of that file before the partition
-    for file in {p.file for p in partition_lines}:
-        before = 0
-        for p in sorted((p for p in partition_lines if p.file == file), key=lambda p: p.file_partition):
-            first_line_of[(file, p.file_partition)] = before
-            before += p.lines
-    bad = side.filter(lambda r: isinstance(r, QuarantinedLine))
+    before: dict = {}
+    for file, partition in sorted(lines_in):
+        first_line_of[(file, partition)] = before.get(file, 0)
+        before[file] = before.get(file, 0) + lines_in[(file, partition)]
 
-    def to_json(q: QuarantinedLine):
-        line = first_line_of[(q.file, q.file_partition)] + q.line_in_partition
-        return (q.file, line), json.dumps(
-            {"file": q.file, "line": line, "reason": q.reason, "raw": q.raw}, ensure_ascii=False)
+    def to_json(batch):
+        offset = first_line_of[(batch.file, batch.file_partition)]
+        for line_in_partition, reason, raw in batch.quarantined:
+            line = offset + line_in_partition
+            yield (batch.file, line), json.dumps(
+                {"file": batch.file, "line": line, "reason": reason, "raw": raw}, ensure_ascii=False)
 
-    quarantine = bad.map(to_json).sortByKey(numPartitions=1).values()
     return LineAccounting(
-        total_lines=sum(p.lines for p in partition_lines),
-        quarantined_lines=bad.count(),
-        quarantine=quarantine,
-        side_records=side,
+        total_lines=sum(lines_in.values()),
+        quarantined_lines=sum(bad for *_, bad in counts),
+        quarantine=batches.flatMap(to_json).sortByKey(numPartitions=1).values(),
     )

@@ -5,7 +5,7 @@
         --summary-uri s3://lake/reports/access_logs --quarantine-uri s3://lake/quarantine/access_logs
 
 Reads every ``*.log`` / ``*.log.gz`` file of the day folder, parses each line once
-into a cached RDD, runs the six analyses on it and writes:
+into a cached RDD of column batches (``batches.RequestBatch``), runs the six analyses on it and writes:
 
 * MySQL tables keyed by ``log_date`` (replace-by-day, so a rerun replaces the day):
   ``access_log_daily_summary``, ``access_log_top_clients``,
@@ -32,13 +32,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from spark_apps.access_logs import analyses
-from spark_apps.access_logs.ingest import (
-    account_lines,
-    cache_parsed,
-    list_log_files,
-    parse_files,
-    request_facts,
-)
+from spark_apps.access_logs.ingest import account_lines, cache_parsed, list_log_files, parse_files
 from spark_apps.common import lake
 from spark_apps.common.mysql import ResultsDb, replace_rows
 from spark_apps.common.session import get_spark
@@ -99,23 +93,23 @@ def analyse_day(spark: SparkSession, input_uri: str, top_n: int) -> dict:
     files, ignored = list_log_files(spark, input_uri)
     if not files:
         raise FileNotFoundError(f"no *.log or *.log.gz files in {input_uri} (ignored: {ignored})")
-    records = cache_parsed(parse_files(spark, files))
-    result = six_analyses(request_facts(records), top_n)  # first pass parses and fills the cache
-    return {"files": files, "ignored_files": ignored, "records": records, "lines": account_lines(records), **result}
+    batches = cache_parsed(parse_files(spark, files))
+    result = six_analyses(batches, top_n)  # first pass parses and fills the cache
+    return {"files": files, "ignored_files": ignored, "batches": batches, "lines": account_lines(batches), **result}
 
 
-def six_analyses(facts, top_n: int) -> dict:
-    """The six analyses over the request facts (also what bench/bench_access_logs.py times)."""
-    url_200 = analyses.url_200_counts(facts)
+def six_analyses(batches, top_n: int) -> dict:
+    """The six analyses over the parsed batches (also what bench/bench_access_logs.py times)."""
+    url_200 = analyses.url_200_counts(batches)
     # One job for both numbers; writing url_200 later rereads only its shuffle output.
     distinct_200, requests_200 = url_200.map(lambda kv: (1, kv[1])).fold((0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
     return {
-        "clients": analyses.client_stats(facts, top_n),
+        "clients": analyses.client_stats(batches, top_n),
         "url_200": url_200, "distinct_200": distinct_200, "requests_200": requests_200,
-        "errors": analyses.client_errors(facts),
-        "large": analyses.large_responses(facts),
-        "top_urls": analyses.top_requested_urls(facts, top_n),
-        "top_404": analyses.top_404_urls(facts, top_n),
+        "errors": analyses.client_errors(batches),
+        "large": analyses.large_responses(batches),
+        "top_urls": analyses.top_requested_urls(batches, top_n),
+        "top_404": analyses.top_404_urls(batches, top_n),
     }
 
 
@@ -194,8 +188,7 @@ def run(
         summary["summary_uri"] = summary_file
         return summary
     finally:
-        result["lines"].side_records.unpersist()
-        result["records"].unpersist()
+        result["batches"].unpersist()
 
 
 def print_summary(summary: dict) -> None:

@@ -2,8 +2,7 @@
 import pytest
 
 from spark_apps.access_logs import analyses
-from spark_apps.access_logs.ingest import PartitionLines, QuarantinedLine, is_request_fact
-from spark_apps.access_logs.parser import ParsedLine, parse_line
+from spark_apps.access_logs.batches import parse_partition
 
 pytestmark = pytest.mark.spark
 
@@ -27,14 +26,22 @@ LINES = [
 
 @pytest.fixture(scope="module")
 def facts(spark):
-    parsed = spark.sparkContext.parallelize(LINES, 3).map(parse_line)
-    rdd = parsed.filter(lambda p: isinstance(p, ParsedLine)).map(analyses.request_fact).cache()
+    # Three partitions of 4/4/5 lines, batches of 2 lines: keys spread over many
+    # batches and partitions, so the per-batch and per-partition combines both matter.
+    rdd = spark.sparkContext.parallelize(LINES, 3).mapPartitionsWithIndex(
+        lambda index, lines: parse_partition("test.log", index, lines, batch_lines=2)).cache()
     yield rdd
     rdd.unpersist()
 
 
 def test_two_of_thirteen_lines_fail(facts):
-    assert facts.count() == 11  # L11 and L12 do not parse
+    batches = facts.collect()
+    assert sum(b.requests for b in batches) == 11  # L11 and L12 do not parse
+    assert sum(b.lines for b in batches) == 13
+    assert [(b.file_partition, line, reason) for b in batches for line, reason, _raw in b.quarantined] == [
+        (2, 3, "unterminated request quote (truncated line?)"),  # L11: third line of partition 2
+        (2, 4, "missing client, ident or user field"),  # L12
+    ]
 
 
 def test_unique_clients_and_top_clients(facts):
@@ -86,17 +93,35 @@ def test_rankings_on_empty_input(spark):
     assert analyses.client_errors(empty) == analyses.ClientErrors(0, {})
 
 
+def _batches_of_facts(spark, facts, partitions):
+    """Batches straight from (ip, url, status, bytes) tuples, no log text needed."""
+    lines = [f'{ip} - - {T} "GET {url} HTTP/1.1" {status} {size} "-" "-"' for ip, url, status, size in facts]
+    return spark.sparkContext.parallelize(lines, partitions).mapPartitionsWithIndex(
+        lambda index, part: parse_partition("t.log", index, part, batch_lines=100))
+
+
 def test_top_n_keeps_ranking_when_partitions_hold_many_keys(spark):
     # More keys per partition than the summariser keeps before pruning (4n+64):
     # the pruning must not lose the true top.
-    pairs = [(f"10.0.{i // 256}.{i % 256}", 1) for i in range(500)] + [("10.9.9.9", 1)] * 7 + [("10.8.8.8", 1)] * 7
-    facts = spark.sparkContext.parallelize([(ip, "/", 200, 1) for ip, _ in pairs], 2)
-    stats = analyses.client_stats(facts, top_n=3)
+    ips = [f"10.0.{i // 256}.{i % 256}" for i in range(500)] + ["10.9.9.9"] * 7 + ["10.8.8.8"] * 7
+    stats = analyses.client_stats(_batches_of_facts(spark, [(ip, "/", 200, 1) for ip in ips], 2), top_n=3)
     assert stats.unique_ips == 502
     assert stats.top_clients == [("10.8.8.8", 7), ("10.9.9.9", 7), ("10.0.0.0", 1)]
 
 
-def test_parse_records_are_facts_or_side_records():
-    assert is_request_fact(("1.2.3.4", "/", 200, 1))
-    assert not is_request_fact(QuarantinedLine("f", 0, 1, "empty line", ""))
-    assert not is_request_fact(PartitionLines("f", 0, 3))
+def test_batch_facts_round_trip_in_line_order():
+    lines = [LINES[0], LINES[10], LINES[3], LINES[0]]
+    (batch,) = parse_partition("f.log", 4, lines)
+    assert (batch.file, batch.file_partition, batch.first_line, batch.lines) == ("f.log", 4, 1, 4)
+    assert list(batch.facts()) == [("10.0.0.1", "/index.html", 200, 1000), ("2001:db8::1", "/missing", 404, 0),
+                                   ("10.0.0.1", "/index.html", 200, 1000)]
+    assert batch.ips == ["10.0.0.1", "2001:db8::1"] and batch.ip_codes.tolist() == [0, 1, 0]
+    assert [q[:2] for q in batch.quarantined] == [(2, "unterminated request quote (truncated line?)")]
+
+
+def test_every_line_lands_in_exactly_one_batch():
+    batches = list(parse_partition("f.log", 0, LINES, batch_lines=5))
+    assert [(b.first_line, b.lines) for b in batches] == [(1, 5), (6, 5), (11, 3)]
+    assert list(parse_partition("f.log", 0, LINES[:5], batch_lines=5))[-1].lines == 5  # no empty tail batch
+    (empty,) = parse_partition("f.log", 7, [])  # an empty partition still reports itself
+    assert (empty.lines, empty.requests, empty.quarantined) == (0, 0, [])
