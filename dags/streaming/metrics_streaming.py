@@ -50,4 +50,5 @@ with DAG(
 
     produce_server_metrics()
     # Two independent long-running applications, not chained.
-    spark_job_tasks([JOB_A, JOB_B], cfg, cluster_name="dataplatform-metrics-streaming", chain_jobs=False)
+    spark_job_tasks([JOB_A, JOB_B], cfg, cluster_name="dataplatform-metrics-streaming", chain_jobs=False,
+                    long_running=True)

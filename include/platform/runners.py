@@ -67,6 +67,7 @@ def spark_job_tasks(
     *,
     chain_jobs: bool = True,
     outlets: dict[str, list] | None = None,
+    long_running: bool = False,
 ):
     """Create the tasks running ``jobs`` in the current DAG / TaskGroup.
 
@@ -74,10 +75,17 @@ def spark_job_tasks(
     other when ``chain_jobs`` (the default: local[2] has two cores) else in parallel.
     ``outlets`` maps a job name to the Assets its task produces (on EMR: the step sensor,
     which succeeds only when the step did).
+
+    ``long_running`` is for supervised streaming jobs, whose task retries must
+    *resubmit* the job. Locally that is what a retried SparkSubmitOperator does. On EMR
+    the usual add-step task + sensor pair cannot do it (a retried sensor only re-reads
+    the failed step), so each job becomes one deferrable EmrAddStepsOperator that adds
+    its step and waits for it: a retry adds a fresh step, which resumes from the
+    query's checkpoint.
     """
     outlets = outlets or {}
     if settings.runner == "emr":
-        return _emr_tasks(jobs, settings, cluster_name, chain_jobs, outlets)
+        return _emr_tasks(jobs, settings, cluster_name, chain_jobs, outlets, long_running)
     if settings.runner != "local":
         raise ValueError(f"DP_RUNNER must be 'local' or 'emr', not {settings.runner!r}")
     tasks = [job.local_operator(settings, outlets=outlets.get(job.name, [])) for job in jobs]
@@ -88,7 +96,13 @@ def spark_job_tasks(
     return tasks, tasks
 
 
-def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, chain_jobs: bool, outlets: dict):
+# A streaming step runs for weeks: let the deferred add-step task wait (almost) forever.
+LONG_RUNNING_POLL_S = 60
+LONG_RUNNING_MAX_POLLS = 10**7
+
+
+def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, chain_jobs: bool, outlets: dict,
+               long_running: bool = False):
     from airflow.providers.amazon.aws.operators.emr import (
         EmrAddStepsOperator,
         EmrCreateJobFlowOperator,
@@ -129,6 +143,22 @@ def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, 
     previous = create or upload
     sensors = []
     for job in jobs:
+        if long_running:
+            wait = EmrAddStepsOperator(
+                task_id=job.name,
+                job_flow_id=cluster_id,
+                steps=[job.emr_step(settings)],
+                aws_conn_id=settings.aws_conn_id,
+                deferrable=True,
+                waiter_delay=LONG_RUNNING_POLL_S,
+                waiter_max_attempts=LONG_RUNNING_MAX_POLLS,
+                outlets=outlets.get(job.name, []),
+            )
+            previous >> wait
+            sensors.append(wait)
+            if chain_jobs:
+                previous = wait
+            continue
         add = EmrAddStepsOperator(
             task_id=f"{job.name}_add_step",
             job_flow_id=cluster_id,

@@ -179,3 +179,40 @@ def test_landing_into_an_s3_lake_on_moto(emr_settings, tmp_path):
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="lake-under-test")["Contents"]}
     assert keys == {f"lake/raw/air_quality/{Path(f.path).name}" for f in generated.files}
     assert sorted(uploaded) == sorted(f"s3://lake-under-test/{k}" for k in keys)
+
+
+def test_long_running_jobs_are_resubmitted_by_their_task_retry_on_moto(emr_settings):
+    """Streaming jobs on EMR: one deferrable add-step task per job, so that a retry of the
+    task (after the step failed) adds a fresh step instead of re-reading the failed one."""
+    from airflow.providers.amazon.aws.operators.emr import EmrAddStepsOperator
+    from airflow.providers.amazon.aws.triggers.emr import EmrAddStepsTrigger
+    from airflow.sdk import DAG
+    from airflow.sdk.exceptions import TaskDeferred
+
+    settings, env = emr_settings
+    with DAG("emr_streaming", schedule=None, catchup=False) as dag:
+        spark_job_tasks(JOBS, settings, cluster_name="c", chain_jobs=False, long_running=True)
+    assert not any(t.endswith("_add_step") for t in dag.task_ids)
+    task = dag.get_task("job_one")
+    assert isinstance(task, EmrAddStepsOperator) and task.deferrable
+    assert task.waiter_delay * task.waiter_max_attempts > 10 * 365 * 24 * 3600  # waits "forever"
+    assert {"job_one", "job_two"} <= dag.get_task("terminate_emr_cluster").upstream_task_ids
+
+    emr = _emr(env)
+    cluster_id = emr.run_job_flow(**job_flow_overrides(settings, "dataplatform-streaming"))["JobFlowId"]
+    task.job_flow_id = cluster_id
+
+    class _TI:
+        def xcom_push(self, *args, **kwargs):
+            pass
+
+    submitted = []
+    for _attempt in range(2):  # first try, then the retry after the step died
+        with pytest.raises(TaskDeferred) as deferred:
+            task.execute({"ti": _TI(), "task_instance": _TI()})
+        assert isinstance(deferred.value.trigger, EmrAddStepsTrigger)
+        submitted += deferred.value.trigger.serialize()[1]["step_ids"]
+    assert len(set(submitted)) == 2
+    args = [emr.describe_step(ClusterId=cluster_id, StepId=s)["Step"]["Config"]["Args"] for s in submitted]
+    assert args[0] == args[1] == JOBS[0].emr_step(settings)["HadoopJarStep"]["Args"]
+    emr.terminate_job_flows(JobFlowIds=[cluster_id])
