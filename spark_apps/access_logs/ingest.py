@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 from spark_apps.access_logs.batches import parse_partition
 
 LOG_SUFFIXES = (".log", ".log.gz")
+PARTITIONS_PER_CORE = 2  # of the cached RDD; see parse_files
 
 
 def list_log_files(spark: SparkSession, folder_uri: str) -> tuple[list[str], list[str]]:
@@ -58,7 +59,13 @@ def parse_files(spark: SparkSession, files: list[str]) -> RDD:
     # textFile decodes with Hadoop's Text.toString, which replaces invalid UTF-8
     # with U+FFFD instead of failing, and decompresses *.gz by extension.
     parts = [sc.textFile(f).mapPartitionsWithIndex(_parse_partition_of(f)) for f in files]
-    return parts[0] if len(parts) == 1 else sc.union(parts)
+    batches = parts[0] if len(parts) == 1 else sc.union(parts)
+    # Input splits are 32-128 MB, so a big day has dozens of them; every pass over the
+    # cache (six analyses, two stages each) would pay per-task overhead that many times
+    # for a few ms of numpy work. A narrow coalesce (no shuffle) keeps the parse running
+    # on every core while the passes see a few partitions per core.
+    target = max(1, sc.defaultParallelism * PARTITIONS_PER_CORE)
+    return batches.coalesce(target) if batches.getNumPartitions() > target else batches
 
 
 def cache_parsed(batches: RDD) -> RDD:

@@ -107,21 +107,3 @@ def test_top_n_keeps_ranking_when_partitions_hold_many_keys(spark):
     stats = analyses.client_stats(_batches_of_facts(spark, [(ip, "/", 200, 1) for ip in ips], 2), top_n=3)
     assert stats.unique_ips == 502
     assert stats.top_clients == [("10.8.8.8", 7), ("10.9.9.9", 7), ("10.0.0.0", 1)]
-
-
-def test_batch_facts_round_trip_in_line_order():
-    lines = [LINES[0], LINES[10], LINES[3], LINES[0]]
-    (batch,) = parse_partition("f.log", 4, lines)
-    assert (batch.file, batch.file_partition, batch.first_line, batch.lines) == ("f.log", 4, 1, 4)
-    assert list(batch.facts()) == [("10.0.0.1", "/index.html", 200, 1000), ("2001:db8::1", "/missing", 404, 0),
-                                   ("10.0.0.1", "/index.html", 200, 1000)]
-    assert batch.ips == ["10.0.0.1", "2001:db8::1"] and batch.ip_codes.tolist() == [0, 1, 0]
-    assert [q[:2] for q in batch.quarantined] == [(2, "unterminated request quote (truncated line?)")]
-
-
-def test_every_line_lands_in_exactly_one_batch():
-    batches = list(parse_partition("f.log", 0, LINES, batch_lines=5))
-    assert [(b.first_line, b.lines) for b in batches] == [(1, 5), (6, 5), (11, 3)]
-    assert list(parse_partition("f.log", 0, LINES[:5], batch_lines=5))[-1].lines == 5  # no empty tail batch
-    (empty,) = parse_partition("f.log", 7, [])  # an empty partition still reports itself
-    assert (empty.lines, empty.requests, empty.quarantined) == (0, 0, [])
