@@ -28,10 +28,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import datetime, timezone
 from typing import Iterator, Mapping
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.streaming.datasource import (
@@ -72,9 +72,13 @@ KAFKA_SOURCE_SCHEMA = StructType(
 
 TopicPartitionKey = tuple[str, int]
 
+_ARROW_SOURCE_SCHEMA = to_arrow_schema(KAFKA_SOURCE_SCHEMA, timezone="UTC")
+_ARROW_TIMESTAMP = _ARROW_SOURCE_SCHEMA.field("timestamp").type
+
 # librdkafka reports (type, ms); the native connector exposes Kafka's TimestampType ids.
 _TIMESTAMP_TYPE_IDS = {0: -1, 1: 0, 2: 1}  # not available, CreateTime, LogAppendTime
-_ROWS_PER_ARROW_BATCH = 5000
+_ROWS_PER_ARROW_BATCH = 10_000  # Spark's default spark.sql.execution.arrow.maxRecordsPerBatch
+_MESSAGES_PER_CONSUME = 5000
 _DEFAULT_POLL_TIMEOUT_MS = 120_000  # as the native kafkaConsumer.pollTimeoutMs
 _METADATA_TIMEOUT_S = 30.0
 
@@ -157,8 +161,10 @@ class BrokerOffsets:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "enable.partition.eof": True,
-                # The end probe fetches at most one batch per partition; answer fast.
-                "fetch.wait.max.ms": 100,
+                # The end probe fetches at the end of each partition, where a broker holds
+                # the fetch up to this long waiting for data: answer fast (it runs once per
+                # trigger and query, so it adds to every micro-batch's latency).
+                "fetch.wait.max.ms": 10,
                 "auto.offset.reset": "error",
             }
         )
@@ -453,22 +459,15 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             }
         )
         where = f"{partition.topic}-{partition.partition}"
-        arrow_schema = to_arrow_schema(KAFKA_SOURCE_SCHEMA, timezone="UTC")
-        columns: dict[str, list] = {name: [] for name in KAFKA_SOURCE_SCHEMA.fieldNames()}
-
-        def take_batch() -> pa.RecordBatch:
-            batch = pa.RecordBatch.from_pydict(columns, schema=arrow_schema)
-            for values in columns.values():
-                values.clear()
-            return batch
-
+        batch = _ArrowBatchBuilder(partition.topic, partition.partition)
+        end_offset = partition.end_offset
         try:
             start = partition.start_offset if partition.start_offset >= 0 else OFFSET_BEGINNING
             consumer.assign([TopicPartition(partition.topic, partition.partition, start)])
             last_read = partition.start_offset - 1
             last_progress = time.monotonic()
             while last_read < partition.end_offset - 1:
-                wanted = min(1000, partition.end_offset - 1 - last_read)
+                wanted = min(_MESSAGES_PER_CONSUME, partition.end_offset - 1 - last_read)
                 messages = consumer.consume(num_messages=wanted, timeout=1.0)
                 if not messages:
                     if (time.monotonic() - last_progress) * 1000 > self.poll_timeout_ms:
@@ -479,6 +478,10 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                     continue
                 last_progress = time.monotonic()
                 reached_end_of_partition = False
+                # The per-record loop is the source's hot path: bound methods, no calls
+                # beyond librdkafka's accessors.
+                keys, values, offsets = batch.keys.append, batch.values.append, batch.offsets.append
+                timestamps_ms, timestamp_types = batch.timestamps_ms.append, batch.timestamp_types.append
                 for message in messages:
                     error = message.error()
                     if error is not None:
@@ -487,32 +490,90 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                             continue
                         raise RuntimeError(f"Kafka error while reading {where}: {error}")
                     offset = message.offset()
-                    if offset >= partition.end_offset:
+                    if offset >= end_offset:
                         last_read = offset
                         break
                     ts_type, ts_ms = message.timestamp()
-                    columns["key"].append(message.key())
-                    columns["value"].append(message.value())
-                    columns["topic"].append(partition.topic)
-                    columns["partition"].append(partition.partition)
-                    columns["offset"].append(offset)
-                    columns["timestamp"].append(
-                        datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc) if ts_type else None
-                    )
-                    columns["timestampType"].append(_TIMESTAMP_TYPE_IDS.get(ts_type, -1))
+                    keys(message.key())
+                    values(message.value())
+                    offsets(offset)
+                    timestamps_ms(ts_ms if ts_type else None)
+                    timestamp_types(_TIMESTAMP_TYPE_IDS.get(ts_type, -1))
                     last_read = offset
-                if len(columns["offset"]) >= _ROWS_PER_ARROW_BATCH:
-                    yield take_batch()
+                if len(batch) >= _ROWS_PER_ARROW_BATCH:
+                    yield batch.take()
                 if reached_end_of_partition and last_read < partition.end_offset - 1:
                     self._data_loss(
                         f"Kafka partition {where} ended at offset {last_read + 1} while the "
                         f"planned range was [{partition.start_offset}, {partition.end_offset})."
                     )
                     break
-            if columns["offset"]:
-                yield take_batch()
+            if len(batch):
+                yield batch.take()
         finally:
             consumer.close()
+
+
+class _ArrowBatchBuilder:
+    """Per-record lists of one topic-partition, turned into Arrow record batches.
+
+    Only the varying fields are kept per record (key, value, offset, timestamp in ms,
+    timestamp type; ``read`` appends to the lists directly); topic and partition are
+    constant per task and the timestamp column is built from integers, so no Python
+    object is created per record beyond what librdkafka already returned.
+    """
+
+    def __init__(self, topic: str, partition: int):
+        self.topic = topic
+        self.partition = partition
+        self._clear()
+
+    def _clear(self) -> None:
+        self.keys: list = []
+        self.values: list = []
+        self.offsets: list[int] = []
+        self.timestamps_ms: list = []
+        self.timestamp_types: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def take(self) -> pa.RecordBatch:
+        batch = kafka_record_batch(
+            self.topic, self.partition, self.keys, self.values, self.offsets,
+            self.timestamps_ms, self.timestamp_types,
+        )
+        self._clear()
+        return batch
+
+
+def kafka_record_batch(
+    topic: str,
+    partition: int,
+    keys: list,
+    values: list,
+    offsets: list[int],
+    timestamps_ms: list,
+    timestamp_types: list[int],
+) -> pa.RecordBatch:
+    """An Arrow record batch in :data:`KAFKA_SOURCE_SCHEMA` from per-record lists.
+
+    ``timestamps_ms`` holds epoch milliseconds or None (timestamp not available).
+    """
+    count = len(offsets)
+    timestamps = pa.array(timestamps_ms, type=pa.int64())
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(keys, type=pa.binary()),
+            pa.array(values, type=pa.binary()),
+            pa.array([topic] * count, type=pa.string()),
+            pa.array([partition] * count, type=pa.int32()),
+            pa.array(offsets, type=pa.int64()),
+            pc.multiply(timestamps, 1000).cast(_ARROW_TIMESTAMP),
+            pa.array(timestamp_types, type=pa.int32()),
+        ],
+        schema=_ARROW_SOURCE_SCHEMA,
+    )
 
 
 class KafkaDataSource(DataSource):

@@ -58,6 +58,8 @@ CSV_SUBDIR = "streaming/metrics_csv"
 CSV_COLUMNS = ["host", "region", "event_time_ms", "event_time", "value",
                "source_topic", "source_partition", "source_offset", "metric_name"]
 APP_NAME = "metrics_protobuf_to_lake_and_mysql"
+# Rows per micro-batch when the caller does not say (see json_to_protobuf).
+DEFAULT_MAX_OFFSETS_PER_TRIGGER = 500_000
 
 
 def csv_uri(lake_uri: str) -> str:
@@ -86,9 +88,10 @@ def start_queries(
     starting_offsets: str = "earliest",
 ) -> dict[str, StreamingQuery]:
     """Start the csv, aggregates and dead_letters queries; returns them by name."""
-    options = {"startingOffsets": starting_offsets}
-    if max_offsets_per_trigger:
-        options["maxOffsetsPerTrigger"] = max_offsets_per_trigger
+    options = {
+        "startingOffsets": starting_offsets,
+        "maxOffsetsPerTrigger": max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER,
+    }
     trigger = {"availableNow": True} if available_now else {"processingTime": f"{trigger_seconds} seconds"}
 
     def decoded():

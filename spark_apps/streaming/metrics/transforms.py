@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from spark_apps.streaming.metrics.names import METRIC_NAMES  # noqa: E402  (one list for producer and jobs)
+from spark_apps.streaming.metrics import codec
+from spark_apps.streaming.metrics.names import METRIC_NAMES  # noqa: F401  (one list for producer and jobs)
 DEFAULT_WATERMARK = "2 minutes"
 WINDOW_DURATION = "1 minute"
 
@@ -27,48 +27,30 @@ METRIC_COLUMNS = [
 DEAD_LETTER_COLUMNS = ["reason", "source_topic", "source_partition", "source_offset", "raw_value"]
 DEDUP_KEYS = ["source_topic", "source_partition", "source_offset", "event_time"]
 
-# JSON field -> column name. The agents send camelCase metricName.
-_STRING_FIELDS = {"host": "host", "metricName": "metric_name", "region": "region"}
-_REQUIRED_FIELDS = ("host", "metricName", "region", "timestamp", "value")
-# Variant type names of JSON numbers: integers come as BIGINT, decimals as DECIMAL(p,s),
-# exponent notation as DOUBLE.
-_NUMBER_TYPE = r"^(TINYINT|SMALLINT|INT|BIGINT|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\))$"
-_INTEGER_TYPE = r"^(TINYINT|SMALLINT|INT|BIGINT)$"
-_EPOCH_MS_TEXT = r"^[0-9]{1,18}$"
-
-PROTOBUF_SCHEMA = T.StructType([
-    T.StructField("host", T.StringType()),
-    T.StructField("metric_name", T.StringType()),
-    T.StructField("region", T.StringType()),
-    T.StructField("event_time_ms", T.LongType()),
-    T.StructField("value", T.DoubleType()),
-    T.StructField("source_topic", T.StringType()),
-    T.StructField("source_partition", T.IntegerType()),
-    T.StructField("source_offset", T.LongType()),
-    T.StructField("error", T.StringType()),
-])
+# mapInArrow output types, as Spark schemas (same columns as the codec's Arrow schemas).
+_CHECKED_JSON = ("reason string, host string, metric_name string, region string, event_time_ms bigint, "
+                 "value double, source_topic string, source_partition int, source_offset bigint, "
+                 "raw_value binary")
+_ENCODED_JSON = ("reason string, key binary, value binary, source_topic string, source_partition int, "
+                 "source_offset bigint, raw_value binary")
+_DECODED_PROTOBUF = ("reason string, host string, metric_name string, region string, event_time_ms bigint, "
+                     "value double, source_topic string, source_partition int, source_offset bigint, "
+                     "kafka_topic string, kafka_partition int, kafka_offset bigint, raw_value binary")
 
 
-def _json_field(doc: Column, name: str) -> Column:
-    return F.variant_get(doc, f"$.{name}", "variant")
-
-
-def _json_type(doc: Column, name: str) -> Column:
-    return F.schema_of_variant(_json_field(doc, name))
-
-
-def _is_finite(value: Column) -> Column:
-    return ~F.isnan(value) & (F.abs(value) != F.lit(float("inf")))
+def kafka_columns(kafka_df: DataFrame) -> DataFrame:
+    """The Kafka columns the codecs read: value, topic, partition, offset."""
+    return kafka_df.select(
+        "value", "topic", F.col("partition").cast("int").alias("partition"),
+        F.col("offset").cast("long").alias("offset"),
+    )
 
 
 def parse_metric_json(kafka_df: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(valid metrics, dead letters) of JSON metric events in a Kafka-shaped frame.
 
-    The JSON is parsed into a VARIANT (``try_parse_json``) rather than with
-    ``from_json``: ``from_json`` coerces any token into a string field (``{"a":1}``
-    becomes the host "{\\"a\\":1}") and any number-like into a double (``true`` -> 1.0),
-    while the variant keeps the JSON type of every field, so wrong types are caught
-    exactly. Checks, first failing one is the reason:
+    Each record is checked by :func:`codec.check_metric_json` (in ``mapInArrow``, one
+    Python call per Arrow batch); the reasons, first failing check wins:
 
     * ``empty_value`` — null or empty record value;
     * ``invalid_json`` — not parseable (truncated, not UTF-8 JSON, duplicate keys);
@@ -77,187 +59,89 @@ def parse_metric_json(kafka_df: DataFrame) -> tuple[DataFrame, DataFrame]:
     * ``wrong_type:<names>`` — host/metricName/region not non-empty strings; timestamp
       neither a string of digits nor a JSON integer (epoch ms); value not a finite number;
     * ``unknown_metric_name:<name>``.
+
+    Both frames come from the same checked frame; consuming both runs the check twice
+    (job A uses :func:`json_to_kafka_records`, which needs one pass).
     """
-    doc = F.col("doc")
-    missing = {name: _json_field(doc, name).isNull() | F.is_variant_null(_json_field(doc, name))
-               for name in _REQUIRED_FIELDS}
-    wrong = {
-        **{name: (_json_type(doc, name) != "STRING")
-               | (F.trim(F.variant_get(doc, f"$.{name}", "string")) == "")
-           for name in _STRING_FIELDS},
-        "timestamp": ~(
-            ((_json_type(doc, "timestamp") == "STRING")
-             & F.variant_get(doc, "$.timestamp", "string").rlike(_EPOCH_MS_TEXT))
-            | _json_type(doc, "timestamp").rlike(_INTEGER_TYPE)
-        ),
-        "value": ~(_json_type(doc, "value").rlike(_NUMBER_TYPE)
-                   & _is_finite(F.try_variant_get(doc, "$.value", "double"))),
-    }
-
-    def names_where(flags: dict[str, Column]) -> Column:
-        return F.concat_ws(",", *[F.when(flag, F.lit(name)) for name, flag in flags.items()])
-
-    metric_name = F.variant_get(doc, "$.metricName", "string")
-    reason = (
-        F.when(F.col("raw_value").isNull() | (F.length("raw_value") == 0), F.lit("empty_value"))
-        .when(doc.isNull(), F.lit("invalid_json"))
-        .when(~F.schema_of_variant(doc).startswith("OBJECT<"), F.lit("not_a_json_object"))
-        .when(names_where(missing) != "", F.concat(F.lit("missing_field:"), names_where(missing)))
-        .when(names_where(wrong) != "", F.concat(F.lit("wrong_type:"), names_where(wrong)))
-        .when(~metric_name.isin(*METRIC_NAMES), F.concat(F.lit("unknown_metric_name:"), metric_name))
-    )
-    checked = kafka_df.select(
-        F.col("value").alias("raw_value"),
-        F.col("topic").alias("source_topic"),
-        F.col("partition").cast("int").alias("source_partition"),
-        F.col("offset").cast("long").alias("source_offset"),
-        F.try_parse_json(F.col("value").cast("string")).alias("doc"),
-    ).withColumn("reason", reason.otherwise(F.lit(None)))
-
-    event_time_ms = F.variant_get(doc, "$.timestamp", "long")
+    checked = kafka_columns(kafka_df).mapInArrow(codec.map_batches(codec.checked_json_batch), _CHECKED_JSON)
     valid = checked.where(F.col("reason").isNull()).select(
-        F.variant_get(doc, "$.host", "string").alias("host"),
-        F.variant_get(doc, "$.metricName", "string").alias("metric_name"),
-        F.variant_get(doc, "$.region", "string").alias("region"),
-        event_time_ms.alias("event_time_ms"),
-        F.timestamp_millis(event_time_ms).alias("event_time"),
-        F.variant_get(doc, "$.value", "double").alias("value"),
-        "source_topic", "source_partition", "source_offset",
+        "host", "metric_name", "region", "event_time_ms",
+        F.timestamp_millis("event_time_ms").alias("event_time"),
+        "value", "source_topic", "source_partition", "source_offset",
     )
     dead_letters = checked.where(F.col("reason").isNotNull()).select(*DEAD_LETTER_COLUMNS)
     return valid, dead_letters
 
 
-def dead_letter_records(dead_letters: DataFrame) -> DataFrame:
-    """Kafka records (key, value) for dead letters: JSON with reason, source coordinates and
-    the raw value both as text (when it is valid UTF-8) and as base64 (always exact)."""
+def json_to_kafka_records(kafka_df: DataFrame, sink_topic: str, dead_letter_topic: str) -> DataFrame:
+    """Job A in one pass: Kafka records (topic, key, value) for every JSON event.
+
+    Valid events go to ``sink_topic`` as serialized ``Metric`` keyed by host; bad ones to
+    ``dead_letter_topic`` as :func:`dead_letter_records` builds them (reason, source
+    coordinates, raw bytes). One ``mapInArrow`` checks and encodes; one Kafka write,
+    routed by the ``topic`` column, publishes both.
+    """
+    checked = kafka_columns(kafka_df).mapInArrow(codec.map_batches(codec.metric_json_batch), _ENCODED_JSON)
+    valid = F.col("reason").isNull()
+    return checked.select(
+        F.when(valid, F.lit(sink_topic)).otherwise(F.lit(dead_letter_topic)).alias("topic"),
+        F.when(valid, F.col("key")).otherwise(_dead_letter_key()).alias("key"),
+        F.when(valid, F.col("value")).otherwise(_dead_letter_value()).alias("value"),
+    )
+
+
+def _dead_letter_key() -> Column:
+    return F.concat_ws(":", "source_topic", "source_partition", "source_offset").cast("binary")
+
+
+def _dead_letter_value() -> Column:
     body = F.struct(
         "reason", "source_topic", "source_partition", "source_offset",
         F.try_validate_utf8(F.col("raw_value").cast("string")).alias("raw_value_text"),
         F.base64("raw_value").alias("raw_value_base64"),
     )
-    return dead_letters.select(
-        F.concat_ws(":", "source_topic", "source_partition", "source_offset").cast("binary").alias("key"),
-        F.to_json(body).cast("binary").alias("value"),
-    )
+    return F.to_json(body).cast("binary")
+
+
+def dead_letter_records(dead_letters: DataFrame) -> DataFrame:
+    """Kafka records (key, value) for dead letters: JSON with reason, source coordinates and
+    the raw value both as text (when it is valid UTF-8) and as base64 (always exact)."""
+    return dead_letters.select(_dead_letter_key().alias("key"), _dead_letter_value().alias("value"))
 
 
 # --- Protobuf -----------------------------------------------------------------------
 # pyspark.sql.protobuf.functions.to_protobuf/from_protobuf are wrappers around the
 # spark-protobuf module, an external Maven artifact (like spark-sql-kafka) that is not in
 # the pyspark distribution: without the jar they fail with a missing class. So encoding
-# and decoding run in Arrow-backed pandas UDFs with the generated ``metric_pb2`` module
-# (protobuf's upb C implementation), which ships in the job bundle like any other module.
-# The wire format is the same, so a consumer with the jar can read our topic and vice versa.
-
-
-def _encode_udf():
-    from pyspark.sql.functions import pandas_udf
-
-    @pandas_udf(T.BinaryType())
-    def encode_metrics(host, metric_name, region, event_time_ms, value,
-                       source_topic, source_partition, source_offset):
-        import pandas as pd
-
-        from spark_apps.streaming.metrics.metric_pb2 import Metric
-
-        encoded = [
-            Metric(host=h, metric_name=m, region=r, event_time_ms=int(t), value=float(v),
-                   source_topic=st, source_partition=int(sp), source_offset=int(so)).SerializeToString()
-            for h, m, r, t, v, st, sp, so in zip(host, metric_name, region, event_time_ms, value,
-                                                 source_topic, source_partition, source_offset)
-        ]
-        return pd.Series(encoded, dtype=object)
-
-    return encode_metrics
+# and decoding run in mapInArrow (spark_apps.streaming.metrics.codec) with the generated
+# ``metric_pb2`` module (protobuf's upb C implementation), which ships in the job bundle
+# like any other module. The wire format is the same, so a consumer with the jar can read
+# our topic and vice versa.
 
 
 def to_protobuf(metrics: DataFrame) -> DataFrame:
     """Kafka records (key = host, value = serialized ``dataplatform.metrics.Metric``) of valid metrics."""
-    encode = _encode_udf()
-    return metrics.select(
-        F.col("host").cast("binary").alias("key"),
-        encode("host", "metric_name", "region", "event_time_ms", "value",
-               "source_topic", "source_partition", "source_offset").alias("value"),
-    )
-
-
-def _decode_udf():
-    from pyspark.sql.functions import pandas_udf
-
-    @pandas_udf(PROTOBUF_SCHEMA)
-    def decode_metrics(payloads):
-        import pandas as pd
-        from google.protobuf.message import DecodeError
-
-        from spark_apps.streaming.metrics.metric_pb2 import Metric
-
-        columns = {name: [] for name in PROTOBUF_SCHEMA.fieldNames()}
-
-        def add(error, message=None):
-            for name in columns:
-                if name == "error":
-                    columns[name].append(error)
-                else:
-                    columns[name].append(None if message is None else getattr(message, name))
-
-        for payload in payloads:
-            if payload is None:
-                add("empty_value")
-                continue
-            message = Metric()
-            try:
-                message.ParseFromString(bytes(payload))
-            except DecodeError as error:
-                add(f"undecodable_protobuf:{error}")
-                continue
-            add(None, message)
-        # Explicit nullable dtypes: a batch of only bad records must still give typed
-        # (all-null) columns, not pandas' float NaN columns that Arrow cannot cast.
-        dtypes = {"event_time_ms": "Int64", "source_partition": "Int32", "source_offset": "Int64",
-                  "value": "Float64"}
-        return pd.DataFrame({name: pd.Series(values, dtype=dtypes.get(name, object))
-                             for name, values in columns.items()})
-
-    return decode_metrics
+    columns = metrics.select("host", "metric_name", "region", "event_time_ms", "value",
+                             "source_topic", "source_partition", "source_offset")
+    return columns.mapInArrow(codec.map_batches(codec.encode_metrics_batch), "key binary, value binary")
 
 
 def from_protobuf(kafka_df: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(valid metrics, dead letters) of Protobuf ``Metric`` records in a Kafka-shaped frame.
 
     Protobuf parsing is lenient (proto3 fields have no presence; empty bytes are a valid
-    empty message), so a decoded message is also checked: ``undecodable_protobuf:<error>``
-    when parsing fails, ``invalid_metric:<fields>`` when host, metric name, region or
-    source topic is empty or the metric name is unknown. Dead letters carry the
+    empty message), so a decoded message is also checked (:func:`codec.check_metric_protobuf`):
+    ``undecodable_protobuf:<error>`` when parsing fails, ``invalid_metric:<fields>`` when
+    host, metric name, region or source topic is empty or the metric name is unknown, the
+    value is not finite or the event time is out of range. Dead letters carry the
     coordinates of the Protobuf record (where the bad bytes are), not of the JSON source.
     """
-    decode = _decode_udf()
-    decoded = kafka_df.select(
-        F.col("value").alias("raw_value"),
-        F.col("topic").alias("kafka_topic"),
-        F.col("partition").cast("int").alias("kafka_partition"),
-        F.col("offset").cast("long").alias("kafka_offset"),
-        decode("value").alias("m"),
-    )
-    m = F.col("m")
-    bad_fields = F.concat_ws(",", *[
-        F.when(F.coalesce(m[name], F.lit("")) == "", F.lit(name))
-        for name in ("host", "metric_name", "region", "source_topic")
-    ], F.when((m["metric_name"] != "") & ~m["metric_name"].isin(*METRIC_NAMES), F.lit("metric_name")))
-    reason = (
-        F.when(m["error"].isNotNull(), m["error"])
-        .when(bad_fields != "", F.concat(F.lit("invalid_metric:"), bad_fields))
-        # NaN arrives as null (pandas' nullable Float64 turns NaN into NA); both are invalid.
-        .when(m["value"].isNull() | ~_is_finite(m["value"]), F.lit("invalid_metric:value"))
-    )
-    checked = decoded.withColumn("reason", reason.otherwise(F.lit(None)))
+    checked = kafka_columns(kafka_df).mapInArrow(
+        codec.map_batches(codec.metric_protobuf_batch), _DECODED_PROTOBUF)
     valid = checked.where(F.col("reason").isNull()).select(
-        m["host"].alias("host"), m["metric_name"].alias("metric_name"), m["region"].alias("region"),
-        m["event_time_ms"].alias("event_time_ms"),
-        F.timestamp_millis(m["event_time_ms"]).alias("event_time"),
-        m["value"].alias("value"),
-        m["source_topic"].alias("source_topic"), m["source_partition"].alias("source_partition"),
-        m["source_offset"].alias("source_offset"),
+        "host", "metric_name", "region", "event_time_ms",
+        F.timestamp_millis("event_time_ms").alias("event_time"),
+        "value", "source_topic", "source_partition", "source_offset",
     )
     dead_letters = checked.where(F.col("reason").isNotNull()).select(
         "reason",

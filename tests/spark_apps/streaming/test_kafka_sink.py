@@ -129,3 +129,46 @@ def test_native_connector_probe_finds_a_loadable_class(kafka_spark, monkeypatch)
         kafka_streaming, "NATIVE_PROVIDER_CLASS", "org.apache.spark.sql.SparkSession"
     )
     assert kafka_streaming.native_connector_available(kafka_spark)
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(120)
+def test_write_batches_to_kafka_produces_every_row_of_every_arrow_batch(kafka_broker):
+    import pyarrow as pa
+
+    from spark_apps.streaming.kafka.sink import _KafkaWriteConfig, write_batches_to_kafka
+    from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
+
+    first, second = kafka_broker.create_topic(partitions=2), kafka_broker.create_topic(partitions=1)
+    schema = StructType([StructField("key", StringType()), StructField("value", BinaryType()),
+                         StructField("topic", StringType()), StructField("partition", IntegerType())])
+    config = _KafkaWriteConfig({"kafka.bootstrap.servers": kafka_broker.bootstrap}, schema)
+    batches = [
+        pa.RecordBatch.from_pydict({"key": ["a", None], "value": [b"1", b"2"], "topic": [first, first],
+                                    "partition": pa.array([1, None], pa.int32())}),
+        pa.RecordBatch.from_pydict({"key": ["c"], "value": [None], "topic": [second],
+                                    "partition": pa.array([None], pa.int32())}),
+        pa.RecordBatch.from_pydict({"key": pa.array([], pa.string()), "value": pa.array([], pa.binary()),
+                                    "topic": pa.array([], pa.string()), "partition": pa.array([], pa.int32())}),
+    ]
+    message = write_batches_to_kafka(iter(batches), config)
+
+    assert (message.records_written, message.records_by_topic) == (3, {first: 2, second: 1})
+    in_first = kafka_broker.consume_all(first, partitions=2)
+    assert sorted(((m.key(), m.value()) for m in in_first), key=lambda kv: kv[1]) == [(b"a", b"1"), (None, b"2")]
+    assert [m.partition() for m in in_first if m.key() == b"a"] == [1]
+    assert [(m.key(), m.value()) for m in kafka_broker.consume_all(second, partitions=1)] == [(b"c", None)]
+
+
+def test_producers_are_kept_per_configuration_and_dropped_after_a_failure():
+    from spark_apps.streaming.kafka import sink
+
+    settings = {"bootstrap.servers": "127.0.0.1:1", "enable.idempotence": "true", "acks": "all"}
+    first = sink._shared_producer(settings)
+    assert sink._shared_producer(dict(reversed(list(settings.items())))) is first
+    other = sink._shared_producer({**settings, "linger.ms": "1"})
+    assert other is not first
+    sink._discard_producer(settings, first)
+    assert sink._shared_producer(settings) is not first
+    for extra in ({}, {"linger.ms": "1"}):
+        sink._discard_producer({**settings, **extra}, sink._shared_producer({**settings, **extra}))

@@ -218,3 +218,18 @@ def test_split_read_limit_is_proportional_and_exact():
     assert sum(planned[tp] - start[tp] for tp in start) == 25
     assert planned == {("a", 0): 18, ("a", 1): 15, ("b", 0): 7}  # 17.5, 5, 2.5; tie -> first
     assert split_read_limit(start, end, 1000) == end
+
+
+def test_kafka_record_batch_has_the_native_columns_and_types():
+    from datetime import datetime, timezone
+
+    from spark_apps.streaming.kafka.source import kafka_record_batch
+
+    batch = kafka_record_batch("t", 3, [b"k", None], [None, b"v"], [41, 42], [1718876820123, None], [0, -1])
+    assert batch.schema.names == ["key", "value", "topic", "partition", "offset", "timestamp", "timestampType"]
+    assert str(batch.schema.field("timestamp").type) == "timestamp[us, tz=UTC]"
+    rows = batch.to_pylist()
+    assert [(r["key"], r["value"], r["topic"], r["partition"], r["offset"], r["timestampType"]) for r in rows] == [
+        (b"k", None, "t", 3, 41, 0), (None, b"v", "t", 3, 42, -1)]
+    assert rows[0]["timestamp"] == datetime(2024, 6, 20, 9, 47, 0, 123000, tzinfo=timezone.utc)
+    assert rows[1]["timestamp"] is None
