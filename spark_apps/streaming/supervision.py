@@ -1,7 +1,7 @@
 """Run streaming queries so that Airflow can supervise them.
 
 * Progress: after every micro-batch the query's last progress (batch id, time, input
-  and processing rates, end offsets) is written to ``<status_uri>/<query>.json``; the
+  and processing rates, per-phase durations, end offsets) is written to ``<status_uri>/<query>.json``; the
   health task of the supervisor DAG reads it (staleness, rates) and compares the end
   offsets with the broker's to compute the consumer lag.
 * Graceful stop: creating ``<status_uri>/STOP`` makes the job stop each query *between*
@@ -45,6 +45,9 @@ def write_progress(spark: "SparkSession", status_uri: str, query: "StreamingQuer
         "num_input_rows": progress.get("numInputRows"),
         "input_rows_per_second": progress.get("inputRowsPerSecond"),
         "processed_rows_per_second": progress.get("processedRowsPerSecond"),
+        # Where the batch's time went (ms): latestOffset, queryPlanning, walCommit,
+        # addBatch (the work and the sink), commitOffsets, triggerExecution (all).
+        "duration_ms": progress.get("durationMs"),
         "sources": [
             {"description": s.get("description"), "end_offset": s.get("endOffset"),
              "latest_offset": s.get("latestOffset")}

@@ -2,21 +2,22 @@
 
     spark-submit --py-files spark_apps.zip spark_apps/streaming/metrics/aggregate_csv.py --lake s3://lake
 
-Reads ``<lake>/streaming/metrics_csv/`` (all metric_name=... folders) and replaces the
-whole MySQL table ``server_metric_totals`` (server_name, total_sum, count, average), so a
-rerun gives the same table. Spark reads a streaming file sink's folder through its
-``_spark_metadata`` log, so files of an unfinished micro-batch are never counted.
+Reads ``<lake>/streaming/metrics_csv/`` (the committed ``batch_id=<id>/metric_name=...``
+folders) and replaces the whole MySQL table ``server_metric_totals`` (server_name,
+total_sum, count, average), so a rerun gives the same table. Only batch folders holding
+``_SUCCESS`` are read, so files of an unfinished micro-batch are never counted.
 """
 from __future__ import annotations
 
 import argparse
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_apps.common.mysql import ResultsDb, replace_rows
 from spark_apps.common.session import get_spark
-from spark_apps.streaming.metrics.protobuf_to_lake_and_mysql import csv_uri
+from spark_apps.streaming.metrics.protobuf_to_lake_and_mysql import committed_csv_folders, csv_uri
 from spark_apps.streaming.metrics.transforms import server_totals
 
 TOTALS_TABLE = "server_metric_totals"
@@ -34,11 +35,18 @@ CSV_SCHEMA = T.StructType([
 
 
 def read_metric_csv(spark: SparkSession, lake_uri: str) -> DataFrame:
+    """Rows of the committed batch folders: CSV_SCHEMA columns plus metric_name."""
+    root = csv_uri(lake_uri)
+    folders = committed_csv_folders(spark, root)
+    if not folders:
+        return spark.createDataFrame([], T.StructType([*CSV_SCHEMA.fields, T.StructField("metric_name", T.StringType())]))
     # FAILFAST: the files are ours; a row that does not fit the schema is a bug to see.
-    return (
+    # basePath: metric_name (and batch_id) come from the folder names below the root.
+    rows = (
         spark.read.schema(CSV_SCHEMA).option("header", "true").option("mode", "FAILFAST")
-        .csv(csv_uri(lake_uri))
+        .option("basePath", root).csv(folders)
     )
+    return rows.select(*CSV_SCHEMA.fieldNames(), F.col("metric_name").cast("string"))
 
 
 def run(spark: SparkSession, lake_uri: str, db: ResultsDb) -> int:

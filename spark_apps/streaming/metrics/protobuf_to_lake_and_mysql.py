@@ -3,12 +3,21 @@
     spark-submit --py-files spark_apps.zip spark_apps/streaming/metrics/protobuf_to_lake_and_mysql.py \\
         --bootstrap broker:9092 --lake s3://lake --checkpoint s3://lake/checkpoints/metrics/protobuf_to_lake
 
-Three queries over ``--source-topic``, each with its own checkpoint under ``--checkpoint``:
+Two queries over ``--source-topic``, each with its own checkpoint under ``--checkpoint``:
 
-* ``csv``: valid metrics, deduplicated on their JSON source coordinates, appended as CSV
-  to ``<lake>/streaming/metrics_csv/metric_name=<name>/``. The file sink records each
-  batch's files in ``_spark_metadata`` together with the checkpoint, and readers of the
-  directory (Spark) only see committed files: exactly-once.
+* ``lake``: the topic is read and decoded once per micro-batch; the valid metrics,
+  deduplicated on their JSON source coordinates, and the dead letters (records that do
+  not decode as a valid ``Metric``) reach one foreachBatch (:func:`write_lake_batch`):
+
+  - dead letters go as JSON to ``--dead-letter-topic`` (at-least-once, like every
+    non-transactional Kafka sink);
+  - metrics are written as CSV to ``<lake>/streaming/metrics_csv/batch_id=<id>/metric_name=<name>/``.
+    A batch folder counts once it holds ``_SUCCESS`` (written by the output committer
+    after all its files): readers (:func:`committed_csv_folders`) only read such folders,
+    a replayed batch whose folder is complete is not written again, and an incomplete
+    one (crash during the write) is overwritten. The checkpoint replays a batch with the
+    same offsets and the same dedup state, so the folder's content is the batch's:
+    exactly-once.
 * ``aggregates``: the same deduplicated metrics in event-time 1-minute windows per host
   and metric (:func:`transforms.per_minute_aggregates`), output mode *update*, upserted
   into ``metric_minute_aggregates`` keyed by (window_start, host, metric_name) in
@@ -18,18 +27,21 @@ Three queries over ``--source-topic``, each with its own checkpoint under ``--ch
   event for an open window overwrites the row with the new totals. Append mode would
   hold every window back until the watermark passes its end — never, for the last
   windows of an availableNow run. Events older than the watermark are dropped by
-  Spark (their window may already be final in MySQL).
-* ``dead_letters``: records that do not decode as a valid ``Metric``, as JSON to
-  ``--dead-letter-topic`` (at-least-once, like every non-transactional Kafka sink).
+  Spark (their window may already be final in MySQL). The changed windows of a batch
+  are few (hosts x metrics x open minutes), so they are collected and upserted from
+  the driver in one transaction.
 
 Why deduplicate: job A is at-least-once and republishes a replayed batch; a republished
 record has the same source coordinates and event time. The dedup state is keyed with
 the event time and bounded by the watermark, so a duplicate arriving later than the
 watermark would not be recognised — a replay republishes within seconds, far inside it.
 
-Each query decodes the topic itself (three reads and decodes of the same range): that
-keeps their checkpoints independent, so one sink failing and restarting never
-re-emits into the others.
+Why two queries and not one: the aggregates need Spark's stateful window aggregation
+(late-data handling, window state bounded by the watermark), and a query with a
+streaming aggregation outputs only the aggregates. Everything else shares one query,
+so the topic is read and decoded twice per micro-batch (was three times, with three
+queries). The two checkpoints are independent: MySQL failing and restarting never
+re-emits into the lake or the dead-letter topic.
 """
 from __future__ import annotations
 
@@ -40,10 +52,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from spark_apps.common import lake
-from spark_apps.common.mysql import ResultsDb, upsert_rows
+from spark_apps.common.mysql import ResultsDb, ensure_table, upsert_collected
 from spark_apps.common.session import get_spark
 from spark_apps.streaming.supervision import add_streaming_arguments, clear_stop_marker, run_until_stopped
-from spark_apps.streaming.kafka import read_stream, write_stream
+from spark_apps.streaming.kafka import kafka_format, read_stream
 from spark_apps.streaming.metrics.transforms import (
     DEFAULT_WATERMARK,
     dead_letter_records,
@@ -57,20 +69,91 @@ AGGREGATES_KEYS = ["window_start", "host", "metric_name"]
 CSV_SUBDIR = "streaming/metrics_csv"
 CSV_COLUMNS = ["host", "region", "event_time_ms", "event_time", "value",
                "source_topic", "source_partition", "source_offset", "metric_name"]
+BATCH_FOLDER_PREFIX = "batch_id="
+COMMIT_MARKER = "_SUCCESS"  # written by Hadoop's output committer when a write job commits
 APP_NAME = "metrics_protobuf_to_lake_and_mysql"
 # Rows per micro-batch when the caller does not say (see json_to_protobuf).
 DEFAULT_MAX_OFFSETS_PER_TRIGGER = 500_000
+# Columns of the lake query's rows that carry a dead letter (null on metric rows).
+_DEAD_KEY, _DEAD_VALUE = "dead_letter_key", "dead_letter_value"
 
 
 def csv_uri(lake_uri: str) -> str:
     return lake.join(lake_uri, CSV_SUBDIR)
 
 
+def csv_batch_uri(csv_root: str, batch_id: int) -> str:
+    """The folder of one micro-batch's CSV files."""
+    return lake.join(csv_root, f"{BATCH_FOLDER_PREFIX}{int(batch_id)}")
+
+
+def committed_csv_folders(spark: SparkSession, csv_root: str) -> list[str]:
+    """URIs of the batch folders whose write committed (holding ``_SUCCESS``), by batch id."""
+    jvm = spark._jvm
+    path = jvm.org.apache.hadoop.fs.Path(lake.join(csv_root, f"{BATCH_FOLDER_PREFIX}*", COMMIT_MARKER))
+    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
+    found = fs.globStatus(path) or []
+    folders = [str(status.getPath().getParent().toString()) for status in found]
+    return sorted(folders, key=batch_id_of_folder)
+
+
+def batch_id_of_folder(folder: str) -> int:
+    """``.../batch_id=12`` -> 12."""
+    name = folder.rstrip("/").rsplit("/", 1)[-1]
+    if not name.startswith(BATCH_FOLDER_PREFIX):
+        raise ValueError(f"not a batch folder: {folder}")
+    return int(name[len(BATCH_FOLDER_PREFIX):])
+
+
+def lake_rows(valid: DataFrame, dead_letters: DataFrame, watermark: str) -> DataFrame:
+    """One frame for the lake query: deduplicated metrics (CSV columns, dead-letter columns
+    null) and dead letters (``dead_letter_key``/``dead_letter_value`` as the Kafka record,
+    CSV columns null). Dead letters bypass the dedup: they are not event-time data."""
+    metrics = deduplicate_by_source(valid, watermark).select(*CSV_COLUMNS)
+    records = dead_letter_records(dead_letters).select(
+        F.col("key").alias(_DEAD_KEY), F.col("value").alias(_DEAD_VALUE))
+    return metrics.unionByName(records, allowMissingColumns=True)
+
+
+def write_lake_batch(batch: DataFrame, batch_id: int, csv_root: str, bootstrap: str,
+                     dead_letter_topic: str) -> dict[str, int]:
+    """foreachBatch of the lake query: dead letters to Kafka, metrics to the batch's CSV
+    folder (skipped when a previous attempt of the batch committed it). Returns counts."""
+    spark = batch.sparkSession
+    is_dead = F.col(_DEAD_VALUE).isNotNull()
+    batch = batch.persist()  # one evaluation of the stateful plan for both writes
+    try:
+        counts = {"metrics": 0, "dead_letters": 0}
+        for dead, n in batch.groupBy(is_dead.alias("dead")).count().collect():
+            counts["dead_letters" if dead else "metrics"] = n
+        if counts["dead_letters"]:
+            (batch.where(is_dead).select(F.col(_DEAD_KEY).alias("key"), F.col(_DEAD_VALUE).alias("value"))
+             .write.format(kafka_format(spark))
+             .option("kafka.bootstrap.servers", bootstrap).option("topic", dead_letter_topic)
+             .mode("append").save())
+        folder = csv_batch_uri(csv_root, batch_id)
+        if counts["metrics"] and not lake.exists(spark, lake.join(folder, COMMIT_MARKER)):
+            (batch.where(~is_dead).select(*CSV_COLUMNS)
+             .write.mode("overwrite").option("header", "true").partitionBy("metric_name")
+             .csv(folder))
+        return counts
+    finally:
+        batch.unpersist()
+
+
+_tables_ready: set[tuple] = set()
+
+
 def upsert_aggregates(batch: DataFrame, db: ResultsDb) -> int:
+    """Upsert a batch of changed windows from the driver, in one transaction."""
     # window_start as TIMESTAMP_NTZ: the UTC wall-clock time reaches MySQL DATETIME as is,
-    # whatever the time zone of the Python workers (TIMESTAMP rows become local datetimes).
+    # whatever the time zone of the Python process (TIMESTAMP rows become local datetimes).
     rows = batch.withColumn("window_start", F.col("window_start").cast("timestamp_ntz"))
-    return upsert_rows(rows, db, AGGREGATES_TABLE, AGGREGATES_KEYS)
+    table_key = (db.host, db.port, db.database, AGGREGATES_TABLE)
+    if table_key not in _tables_ready:
+        ensure_table(db, AGGREGATES_TABLE, rows.schema, AGGREGATES_KEYS)
+        _tables_ready.add(table_key)
+    return upsert_collected(rows, db, AGGREGATES_TABLE, AGGREGATES_KEYS)
 
 
 def start_queries(
@@ -87,7 +170,7 @@ def start_queries(
     max_offsets_per_trigger: int | None = None,
     starting_offsets: str = "earliest",
 ) -> dict[str, StreamingQuery]:
-    """Start the csv, aggregates and dead_letters queries; returns them by name."""
+    """Start the lake and aggregates queries; returns them by name."""
     options = {
         "startingOffsets": starting_offsets,
         "maxOffsetsPerTrigger": max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER,
@@ -97,15 +180,15 @@ def start_queries(
     def decoded():
         return from_protobuf(read_stream(spark, bootstrap, source_topic, **options))
 
-    valid, _ = decoded()
-    csv_query = (
-        deduplicate_by_source(valid, watermark).select(*CSV_COLUMNS)
-        .writeStream.queryName(f"{APP_NAME}_csv")
-        .format("csv").option("header", "true")
-        .partitionBy("metric_name")
-        .option("path", csv_uri(lake_uri))
-        .option("checkpointLocation", lake.join(checkpoint, "csv"))
+    csv_root = csv_uri(lake_uri)
+    valid, dead_letters = decoded()
+    lake_query = (
+        lake_rows(valid, dead_letters, watermark)
+        .writeStream.queryName(f"{APP_NAME}_lake")
         .outputMode("append")
+        .foreachBatch(lambda batch, batch_id: write_lake_batch(
+            batch, batch_id, csv_root, bootstrap, dead_letter_topic))
+        .option("checkpointLocation", lake.join(checkpoint, "lake"))
         .trigger(**trigger)
         .start()
     )
@@ -120,16 +203,7 @@ def start_queries(
         .trigger(**trigger)
         .start()
     )
-
-    _, dead_letters = decoded()
-    dead_letter_query = (
-        write_stream(dead_letter_records(dead_letters), bootstrap, dead_letter_topic,
-                     lake.join(checkpoint, "dead_letters"))
-        .queryName(f"{APP_NAME}_dead_letters")
-        .trigger(**trigger)
-        .start()
-    )
-    return {"csv": csv_query, "aggregates": aggregates_query, "dead_letters": dead_letter_query}
+    return {"lake": lake_query, "aggregates": aggregates_query}
 
 
 def await_queries(spark: SparkSession, queries: dict[str, StreamingQuery], available_now: bool) -> None:

@@ -1,0 +1,126 @@
+"""Job B's lake query helpers on tiny static frames (no broker, no MySQL)."""
+from __future__ import annotations
+
+import pytest
+
+from spark_apps.streaming.metrics import aggregate_csv
+from spark_apps.streaming.metrics import protobuf_to_lake_and_mysql as job_b
+from tests.spark_apps.streaming.metrics.test_transforms import T0, metric_rows
+
+pytestmark = pytest.mark.spark
+
+DEAD_SCHEMA = "reason string, source_topic string, source_partition int, source_offset bigint, raw_value binary"
+
+
+def test_batch_folder_names_round_trip():
+    assert job_b.csv_batch_uri("file:///lake/streaming/metrics_csv", 12) == \
+        "file:///lake/streaming/metrics_csv/batch_id=12"
+    assert job_b.batch_id_of_folder("file:///lake/streaming/metrics_csv/batch_id=12") == 12
+    assert job_b.batch_id_of_folder("s3a://b/x/batch_id=3/") == 3
+    with pytest.raises(ValueError):
+        job_b.batch_id_of_folder("file:///lake/streaming/metrics_csv/_spark_metadata")
+
+
+def test_only_folders_with_a_commit_marker_count(spark, tmp_path):
+    root = tmp_path / "metrics_csv"
+    for batch_id, committed in ((10, True), (2, True), (3, False)):
+        folder = root / f"batch_id={batch_id}"
+        folder.mkdir(parents=True)
+        if committed:
+            (folder / "_SUCCESS").write_text("")
+    folders = job_b.committed_csv_folders(spark, root.as_uri())
+    assert [job_b.batch_id_of_folder(f) for f in folders] == [2, 10]  # by batch id, 3 left out
+    assert job_b.committed_csv_folders(spark, (tmp_path / "nothing").as_uri()) == []
+
+
+def test_lake_rows_deduplicate_metrics_and_keep_every_dead_letter(spark):
+    valid = metric_rows(spark, [
+        ("server1", "memory_usage_gb", T0, 7.0, 0),
+        ("server1", "memory_usage_gb", T0, 7.0, 0),  # republished by job A
+        ("server2", "memory_usage_gb", T0, 2.0, 1),
+    ])
+    dead = spark.createDataFrame([("invalid_metric:host", "metric-protobuf", 0, 5, b"x"),
+                                  ("invalid_metric:host", "metric-protobuf", 0, 6, b"x")], DEAD_SCHEMA)
+    rows = job_b.lake_rows(valid, dead, "2 minutes").collect()
+    metrics = sorted((r.host, r.source_offset) for r in rows if r.dead_letter_value is None)
+    dead_keys = sorted(r.dead_letter_key for r in rows if r.dead_letter_value is not None)
+    assert metrics == [("server1", 0), ("server2", 1)]
+    assert dead_keys == [b"metric-protobuf:0:5", b"metric-protobuf:0:6"]
+    assert all(r.host is None for r in rows if r.dead_letter_value is not None)
+
+
+def test_a_committed_batch_is_written_once_and_read_back(spark, tmp_path):
+    lake_uri = (tmp_path / "lake").as_uri()
+    csv_root = job_b.csv_uri(lake_uri)
+    empty_dead = spark.createDataFrame([], DEAD_SCHEMA)
+    first = job_b.lake_rows(metric_rows(spark, [("server1", "memory_usage_gb", T0, 7.0, 0),
+                                                ("server1", "response_time_ms", T0, 30.0, 1)]),
+                            empty_dead, "2 minutes")
+    assert job_b.write_lake_batch(first, 0, csv_root, "unused:9092", "dlq") == {"metrics": 2, "dead_letters": 0}
+    # A replay of batch 0 (whatever it holds) does not write the committed folder again.
+    replay = job_b.lake_rows(metric_rows(spark, [("server9", "memory_usage_gb", T0, 1.0, 0)]),
+                             empty_dead, "2 minutes")
+    job_b.write_lake_batch(replay, 0, csv_root, "unused:9092", "dlq")
+    second = job_b.lake_rows(metric_rows(spark, [("server2", "memory_usage_gb", T0, 2.0, 2)]),
+                             empty_dead, "2 minutes")
+    job_b.write_lake_batch(second, 1, csv_root, "unused:9092", "dlq")
+    # A batch that crashed before its commit marker: files but no _SUCCESS, not read.
+    partial = tmp_path / "lake" / "streaming" / "metrics_csv" / "batch_id=2" / "metric_name=memory_usage_gb"
+    partial.mkdir(parents=True)
+    (partial / "part-0.csv").write_text("host,region,event_time_ms,event_time,value,source_topic,"
+                                        "source_partition,source_offset\nserver3,r,0,,1.0,t,0,9\n")
+
+    rows = aggregate_csv.read_metric_csv(spark, lake_uri).collect()
+    assert sorted((r.host, r.metric_name, r.value, r.source_offset) for r in rows) == [
+        ("server1", "memory_usage_gb", 7.0, 0),
+        ("server1", "response_time_ms", 30.0, 1),
+        ("server2", "memory_usage_gb", 2.0, 2),
+    ]
+    assert rows[0].asDict().keys() == {*aggregate_csv.CSV_SCHEMA.fieldNames(), "metric_name"}
+
+
+def test_reading_a_lake_without_committed_batches_gives_no_rows(spark, tmp_path):
+    rows = aggregate_csv.read_metric_csv(spark, (tmp_path / "lake").as_uri())
+    assert rows.count() == 0
+    assert "metric_name" in rows.columns
+
+
+def test_upsert_aggregates_from_the_driver_is_idempotent(spark, fresh_results_db):
+    from datetime import datetime
+
+    schema = ("window_start timestamp, host string, metric_name string, count bigint, sum double, "
+              "min double, max double, avg double")
+    w = datetime(2024, 6, 20, 9, 47)  # session time zone is UTC in the tests
+    first = spark.createDataFrame([(w, "server1", "memory_usage_gb", 2, 9.0, 2.0, 7.0, 4.5),
+                                   (w, "server2", "memory_usage_gb", 1, 3.0, 3.0, 3.0, 3.0)], schema)
+    assert job_b.upsert_aggregates(first, fresh_results_db) == 2
+    assert job_b.upsert_aggregates(first, fresh_results_db) == 2  # a replayed batch
+    # A later batch carries server1's window with its new totals (update mode).
+    later = spark.createDataFrame([(w, "server1", "memory_usage_gb", 3, 10.0, 1.0, 7.0, 10 / 3)], schema)
+    job_b.upsert_aggregates(later, fresh_results_db)
+    assert job_b.upsert_aggregates(spark.createDataFrame([], schema), fresh_results_db) == 0
+    conn = fresh_results_db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT window_start, host, `count`, `sum` FROM metric_minute_aggregates ORDER BY host")
+            assert list(cur.fetchall()) == [(w, "server1", 3, 10.0), (w, "server2", 1, 3.0)]
+    finally:
+        conn.close()
+
+
+def test_progress_file_carries_the_batch_phase_durations(spark, tmp_path):
+    import json
+
+    from spark_apps.streaming import supervision
+
+    class FakeQuery:
+        name, id, runId = "q", "id-1", "run-1"
+        lastProgress = {"batchId": 4, "timestamp": "2024-06-20T09:47:00.000Z", "numInputRows": 3,
+                        "inputRowsPerSecond": 1.5, "processedRowsPerSecond": 2.0,
+                        "durationMs": {"addBatch": 900, "walCommit": 120, "triggerExecution": 1100},
+                        "sources": [{"description": "s", "endOffset": {"t": {"0": 3}}, "latestOffset": None}]}
+
+    supervision.write_progress(spark, tmp_path.as_uri(), FakeQuery())
+    record = json.loads((tmp_path / "q.json").read_text())
+    assert record["batch_id"] == 4 and record["num_input_rows"] == 3
+    assert record["duration_ms"] == {"addBatch": 900, "walCommit": 120, "triggerExecution": 1100}
