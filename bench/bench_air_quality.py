@@ -1,23 +1,50 @@
 """Benchmark of the air-quality batch pipeline on generated CPCB exports.
 
-For each size in ``--rows``: generate the CSV exports, convert them to Parquet
-(timed, MB/s of raw CSV), run the ten analyses as ten separate applications (one
-process and JVM each, like ten spark-submits) and as one application reading the
-Parquet once, and run the same ten analyses as DuckDB SQL on the same Parquet for a
-reference. Every Spark run is a separate ``python -m`` process so that start-up and
-JVM memory are measured as a submit would see them; peak memory is the largest sum
-of RSS over the process and all its children (the JVM), sampled every 0.2 s.
+For each size in ``--rows`` one run reports, on the same generated data:
 
-Analyses run with ``--dry-run`` (results computed and counted, not written to
-MySQL) so that the numbers measure Spark, not the database.
+* conversion: time, MB/s of raw CSV and peak memory of ``convert.py``;
+* each of the ten analyses alone, as its own application (one process and JVM each,
+  like ten spark-submits); their sum is "ten jobs as ten apps", their maximum is the
+  "slowest single job";
+* the ten analyses in one application reading the Parquet once (``--jobs all``), and
+  the ratio "ten jobs in one app / slowest single job" (target <= 2);
+* DuckDB running the same ten queries on the same Parquet (2 threads), as a reference;
+* with ``--dag`` (default on): the end-to-end DAG time against the same Spark work
+  run directly, giving the orchestration overhead (target <= 30 %).
+
+Every Spark run is a separate ``python -m`` process so that start-up and JVM memory
+are measured as a submit would see them (local[*] = the machine's 2 cores); peak
+memory is the largest sum of RSS over the process and all its children (the JVM),
+sampled every 0.2 s. Analyses run with ``--dry-run``: every column of every result row
+is computed (``noop`` sink) and counted, not written to MySQL, so that these numbers
+measure Spark, not the database.
+
+DAG time, method: a private embedded stack is started as the stack tests do
+(``include.platform.stack.up(with_airflow=False)``: MariaDB results database and user of
+its own, SQLite Airflow metadata DB, ``airflow db migrate``), ``build/`` is rebuilt
+(``dp build``: the DAGs submit ``build/spark_apps.zip``), the generated CSVs are copied
+into the stack's raw zone (landing is a file copy, not timed), and then
+
+* DAG: wall time of ``airflow dags test air_quality_convert`` plus ``airflow dags test
+  air_quality_jobs`` (default ``DP_AIR_QUALITY_MODE``), each a fresh process: DAG
+  parsing, task runs, SparkSubmitOperator, the MySQL writes and the row-count tasks;
+* direct: wall time of the same two ``spark-submit`` commands (built from the same
+  ``SparkJob`` definitions, same ``local[2]`` master, same arguments and bundle, same
+  MySQL database) run straight from this script.
+
+Overhead = DAG / direct - 1. ``dags test`` runs the tasks in its own process, so the
+scheduler's polling latency of a real asset-triggered run (seconds, configurable) is
+not included; everything else Airflow adds per task is.
 
     .venv/bin/python bench/bench_air_quality.py --rows 1000000,10000000
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import uuid
 import subprocess
 import sys
 import threading
@@ -70,18 +97,23 @@ class PeakMemory:
         self._thread.join()
 
 
-def run_app(module: str, args: list[str], log_dir: Path, name: str) -> tuple[float, int]:
-    """Run ``python -m module args`` like a spark-submit; return (seconds, peak bytes)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable}
+def run_command(command: list[str], log_dir: Path, name: str, env: dict[str, str]) -> tuple[float, int]:
+    """Run ``command``; return (seconds, peak bytes of its process tree)."""
     with open(log_dir / f"{name}.log", "w") as log:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
         with PeakMemory(proc.pid) as mem:
             code = proc.wait()
         seconds = time.perf_counter() - start
     if code:
-        raise RuntimeError(f"{module} {args} failed, see {log_dir / name}.log")
+        raise RuntimeError(f"{command} failed, see {log_dir / name}.log")
     return seconds, mem.peak
+
+
+def run_app(module: str, args: list[str], log_dir: Path, name: str) -> tuple[float, int]:
+    """Run ``python -m module args`` like a spark-submit; return (seconds, peak bytes)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable}
+    return run_command([sys.executable, "-m", module, *args], log_dir, name, env)
 
 
 # --- the ten analyses in DuckDB SQL (same definitions as spark_apps/air_quality/jobs.py) ---
@@ -193,7 +225,118 @@ def run_duckdb(parquet_dir: Path) -> tuple[float, int, dict[str, int]]:
     return seconds, mem.peak, rows
 
 
-def bench(rows: int, workdir: Path, stations: int) -> dict:
+def _stack_env() -> dict[str, str]:
+    """This process's environment without any stack/Airflow connection settings of the user."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "DP_"))}
+
+
+def bench_dag(raw_dir: Path, base: Path, logs: Path) -> dict:
+    """End-to-end DAG time vs the same spark-submits run directly (see the module docstring)."""
+    from include.platform import settings as platform_settings
+    from include.platform import stack
+    from include.platform.spark_jobs import SparkJob
+    from spark_apps.common import lake
+    from spark_apps.common.mysql import ResultsDb
+
+    subprocess.run([str(Path(sys.executable).parent / "dp"), "build"], cwd=ROOT, check=True,
+                   capture_output=True, text=True)
+    suffix = uuid.uuid4().hex[:8]
+    cfg = stack.StackConfig(
+        home=base / "stack", airflow_port=stack.free_port(), kafka_port=stack.free_port(),
+        moto_port=stack.free_port(), metadata_db="sqlite",
+        results_db=f"dp_bench_{suffix}", results_user=f"dp_bench_{suffix}",
+    )
+    stack_env = stack.up(cfg, with_airflow=False, echo=lambda _: None)
+    try:
+        env = {**_stack_env(), **stack_env}
+        airflow = str(Path(sys.executable).parent / "airflow")
+        run_command([airflow, "db", "migrate"], logs, "airflow_db_migrate", env)
+        raw_zone = cfg.lake_dir / "raw" / "air_quality"
+        shutil.rmtree(raw_zone, ignore_errors=True)
+        shutil.copytree(raw_dir, raw_zone)
+
+        dag = {}
+        for dag_id in ("air_quality_convert", "air_quality_jobs"):
+            dag[dag_id] = run_command([airflow, "dags", "test", dag_id, "2024-06-01"], logs, f"dag_{dag_id}", env)
+
+        # The same Spark work without Airflow: the DAGs' SparkJob definitions, submitted directly.
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            settings = platform_settings.load()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        lake_uri = settings.lake_uri
+        jobs = [
+            SparkJob(name="air_quality_convert", entry="spark_apps/air_quality/convert.py", args=[
+                "--raw", lake.join(lake_uri, "raw", "air_quality"),
+                "--parquet", lake.join(lake_uri, "curated", "air_quality_hourly"),
+                "--quarantine", lake.join(lake_uri, "quarantine", "air_quality"), "--max-bad-share", "0.01"]),
+            SparkJob(name="air_quality_ten_jobs", entry="spark_apps/air_quality/run_jobs.py", args=[
+                "--parquet", lake.join(lake_uri, "curated", "air_quality_hourly"), "--jobs", "all", "--top-n", "10"]),
+        ]
+        master = json.loads(env["AIRFLOW_CONN_SPARK_DEFAULT"])["host"]
+        spark_submit = str(Path(sys.executable).parent / "spark-submit")
+        direct_env = {**env, "DP_RESULTS_DB_URL": env["AIRFLOW_CONN_MYSQL_RESULTS"]}
+        direct = {
+            job.name: run_command([spark_submit, "--master", master, *job.submit_args(settings.spark_apps_uri)],
+                                  logs, f"direct_{job.name}", direct_env)
+            for job in jobs
+        }
+        conn = ResultsDb.from_url(env["AIRFLOW_CONN_MYSQL_RESULTS"]).connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM aq_daily_aqi")
+                aqi_rows = cur.fetchone()[0]
+        finally:
+            conn.close()
+    finally:
+        stack.down(cfg, echo=lambda _: None)
+        _drop_results_db(cfg)
+    return {
+        "dag_convert_s": dag["air_quality_convert"][0], "dag_jobs_s": dag["air_quality_jobs"][0],
+        "dag_mem": max(m for _, m in dag.values()),
+        "direct_convert_s": direct["air_quality_convert"][0], "direct_jobs_s": direct["air_quality_ten_jobs"][0],
+        "direct_mem": max(m for _, m in direct.values()), "mode": settings.air_quality_mode,
+        "aqi_rows_in_mysql": aqi_rows,
+    }
+
+
+def _drop_results_db(cfg) -> None:
+    from spark_apps.common.mysql import ResultsDb
+
+    conn = ResultsDb.from_url(cfg.mysql_admin_url).connect(autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{cfg.results_db}`")
+            for host in ("localhost", "127.0.0.1", "%"):
+                cur.execute(f"DROP USER IF EXISTS '{cfg.results_user}'@'{host}'")
+    finally:
+        conn.close()
+
+
+def ratios(r: dict) -> dict:
+    """Derived figures of one size's results (the targets are checked on these)."""
+    slowest = max(r["single_s"].values())
+    out = {
+        "convert_mb_s": r["raw_mb"] / r["convert_s"],
+        "slowest_job": max(r["single_s"], key=r["single_s"].get),
+        "slowest_single_s": slowest,
+        "one_app_vs_slowest": r["one_s"] / slowest,
+        "separate_vs_one_app": r["separate_s"] / r["one_s"],
+        "one_app_vs_duckdb": r["one_s"] / r["duck_s"],
+        "faster_mode": "one_app" if r["one_s"] <= r["separate_s"] else "per_job",
+    }
+    if "dag_convert_s" in r:
+        dag = r["dag_convert_s"] + r["dag_jobs_s"]
+        direct = r["direct_convert_s"] + r["direct_jobs_s"]
+        out.update(dag_s=dag, direct_s=direct, overhead=dag / direct - 1)
+    return out
+
+
+def bench(rows: int, workdir: Path, stations: int, with_dag: bool = True) -> dict:
     base = workdir / f"rows_{rows}"
     shutil.rmtree(base, ignore_errors=True)
     logs = base / "logs"
@@ -208,33 +351,60 @@ def bench(rows: int, workdir: Path, stations: int) -> dict:
         ["--raw", (base / "raw").as_uri(), "--parquet", parquet.as_uri(), "--quarantine", (base / "q").as_uri()],
         logs, "convert",
     )
+    print(f"  convert {conv_s:.1f} s", flush=True)
     parquet_mb = sum(p.stat().st_size for p in parquet.rglob("*.parquet")) / 1e6
-    separate_s, separate_mem = 0.0, 0
+    single_s, separate_mem = {}, 0
     for name in JOBS:
         s, m = run_app("spark_apps.air_quality.run_jobs", ["--parquet", parquet.as_uri(), "--jobs", name, "--dry-run"], logs, name)
-        separate_s += s
+        single_s[name] = s
         separate_mem = max(separate_mem, m)
+        print(f"  {name} alone {s:.1f} s", flush=True)
     one_s, one_mem = run_app("spark_apps.air_quality.run_jobs", ["--parquet", parquet.as_uri(), "--jobs", "all", "--dry-run"], logs, "all")
+    print(f"  ten jobs in one app {one_s:.1f} s", flush=True)
     duck_s, duck_mem, _ = run_duckdb(parquet)
-    return {
+    result = {
         "rows": rows, "bad_rows": generated.bad_rows, "gen_s": gen_seconds, "raw_mb": raw_mb, "parquet_mb": parquet_mb,
-        "convert_s": conv_s, "convert_mem": conv_mem, "separate_s": separate_s, "separate_mem": separate_mem,
-        "one_s": one_s, "one_mem": one_mem, "duck_s": duck_s, "duck_mem": duck_mem,
+        "convert_s": conv_s, "convert_mem": conv_mem, "single_s": single_s, "separate_s": sum(single_s.values()),
+        "separate_mem": separate_mem, "one_s": one_s, "one_mem": one_mem, "duck_s": duck_s, "duck_mem": duck_mem,
+        "load_avg": os.getloadavg(),
     }
+    if with_dag:
+        result.update(bench_dag(base / "raw", base, logs))
+    return result
 
 
 def markdown(results: list[dict]) -> str:
     gb = 1024 ** 3
     lines = [
-        "| rows | raw CSV MB | Parquet MB | convert s | convert MB/s | 10 jobs, 10 apps s | 10 jobs, 1 app s | DuckDB 10 queries s | Spark 1 app / DuckDB | peak GB convert / 10 apps / 1 app / DuckDB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| rows | raw CSV MB | Parquet MB | convert s | convert MB/s | slowest single job s | 10 jobs, 10 apps s | 10 jobs, 1 app s "
+        "| 1 app / slowest job | DuckDB 10 queries s | Spark 1 app / DuckDB | peak GB convert / 1 job / 1 app / DuckDB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
+        d = ratios(r)
         lines.append(
-            f"| {r['rows']:,} | {r['raw_mb']:.0f} | {r['parquet_mb']:.0f} | {r['convert_s']:.1f} | {r['raw_mb'] / r['convert_s']:.1f} "
-            f"| {r['separate_s']:.1f} | {r['one_s']:.1f} | {r['duck_s']:.1f} | {r['one_s'] / r['duck_s']:.1f}x "
+            f"| {r['rows']:,} | {r['raw_mb']:.0f} | {r['parquet_mb']:.0f} | {r['convert_s']:.1f} | {d['convert_mb_s']:.1f} "
+            f"| {d['slowest_single_s']:.1f} ({d['slowest_job']}) | {r['separate_s']:.1f} | {r['one_s']:.1f} "
+            f"| {d['one_app_vs_slowest']:.2f}x | {r['duck_s']:.1f} | {d['one_app_vs_duckdb']:.1f}x "
             f"| {r['convert_mem'] / gb:.2f} / {r['separate_mem'] / gb:.2f} / {r['one_mem'] / gb:.2f} / {r['duck_mem'] / gb:.2f} |"
         )
+    lines += ["", "| rows | " + " | ".join(JOBS) + " |", "|---:|" + "---:|" * len(JOBS)]
+    for r in results:
+        lines.append(f"| {r['rows']:,} | " + " | ".join(f"{r['single_s'][n]:.1f}" for n in JOBS) + " |")
+    dag_rows = [r for r in results if "dag_convert_s" in r]
+    if dag_rows:
+        lines += [
+            "",
+            "| rows | mode | DAG convert s | DAG jobs s | DAG total s | direct convert s | direct jobs s | direct total s | orchestration overhead | peak GB DAG / direct |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in dag_rows:
+            d = ratios(r)
+            lines.append(
+                f"| {r['rows']:,} | {r['mode']} | {r['dag_convert_s']:.1f} | {r['dag_jobs_s']:.1f} | {d['dag_s']:.1f} "
+                f"| {r['direct_convert_s']:.1f} | {r['direct_jobs_s']:.1f} | {d['direct_s']:.1f} | {100 * d['overhead']:+.0f} % "
+                f"| {r['dag_mem'] / gb:.2f} / {r['direct_mem'] / gb:.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -243,14 +413,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", default="1000000,10000000", help="comma list of data-row counts")
     parser.add_argument("--stations", type=int, default=20)
     parser.add_argument("--workdir", default="/tmp/aq_bench")
+    parser.add_argument("--no-dag", action="store_true", help="skip the DAG vs direct spark-submit part")
     args = parser.parse_args(argv)
     results = []
     for rows in [int(r) for r in args.rows.split(",")]:
-        result = bench(rows, Path(args.workdir), args.stations)
-        print(f"rows={rows:,}: generated in {result['gen_s']:.0f} s, {result['bad_rows']} malformed rows", flush=True)
+        print(f"rows={rows:,}", flush=True)
+        result = bench(rows, Path(args.workdir), args.stations, with_dag=not args.no_dag)
+        print(f"rows={rows:,}: generated in {result['gen_s']:.0f} s, {result['bad_rows']} malformed rows, "
+              f"load average during the run {result['load_avg'][1]:.1f} (5 min)", flush=True)
+        print(json.dumps({**result, **ratios(result)}, default=str), flush=True)
         results.append(result)
     print(f"\nmachine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 1024**3:.0f} GB RAM; "
-          "Spark local[*] default settings; analyses counted, not written (--dry-run)\n")
+          "Spark local[*]; analyses computed in full but not written (--dry-run), except in the DAG part\n")
     print(markdown(results))
 
 

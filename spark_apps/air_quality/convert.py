@@ -29,6 +29,9 @@ from spark_apps.common import lake
 log = logging.getLogger(__name__)
 
 
+SPLIT_BYTES = 8 * 1024 * 1024
+
+
 class TooManyBadRows(RuntimeError):
     """More rows were quarantined than the run allows; the Parquet dataset was not touched."""
 
@@ -54,9 +57,24 @@ def convert(
     quarantine_uri: str,
     max_bad_share: float = 0.01,
 ) -> ConvertResult:
+    # Read each station export in its own task (files larger than half of this are
+    # not packed together): one file is one station, so each task writes its own
+    # station-month folders, one file each, sorting only its own rows - no shuffle.
+    previous_split = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(SPLIT_BYTES))
+    try:
+        return _convert(spark, raw_uri, parquet_uri, quarantine_uri, max_bad_share)
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous_split)
+
+
+def _convert(spark: SparkSession, raw_uri: str, parquet_uri: str, quarantine_uri: str, max_bad_share: float) -> ConvertResult:
     parsed = parse_raw(spark, raw_uri)
-    # Counted, quarantined and written from one parse of the input.
-    rows = parsed.rows.persist(StorageLevel.MEMORY_AND_DISK)
+    # Counted, quarantined and written from one parse of the input. The raw text is
+    # only kept for quarantined lines, and the parsed rows wait on local disk, not in
+    # the heap, so that the write's sort has the memory.
+    rows = parsed.rows.withColumn("line", F.when(F.col("reason").isNotNull(), F.col("line")))
+    rows = rows.persist(StorageLevel.DISK_ONLY)
     try:
         status = F.when(F.col("blank"), "blank").when(F.col("reason").isNotNull(), "bad").otherwise("good")
         counts = {r["status"]: r["count"] for r in rows.groupBy(status.alias("status")).count().collect()}
@@ -70,8 +88,10 @@ def convert(
         # Quarantine first and always, so bad rows are kept even when the run fails.
         (
             bad_rows(rows)
-            .orderBy("source_file", "line_number")
-            .coalesce(1)
+            # One sorted file; a shuffle of the bad rows only (orderBy would first scan
+            # everything again to sample range bounds).
+            .repartition(1)
+            .sortWithinPartitions("source_file", "line_number")
             .write.mode("overwrite")
             .json(lake.join(quarantine_uri, "rows"))
         )
@@ -92,9 +112,6 @@ def convert(
             )
         (
             good_rows(rows)
-            # One task per station-month writes one file per partition, instead of
-            # every task writing a small file into every partition.
-            .repartition(*PARTITION_COLUMNS)
             .write.mode("overwrite")
             .partitionBy(*PARTITION_COLUMNS)
             .parquet(parquet_uri)

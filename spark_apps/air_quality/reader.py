@@ -6,7 +6,8 @@ above the header (its lines have other field counts), the header differs per fil
 So each file is read whole (``wholetext``; a station export is at most a few tens of
 MB), split into numbered lines in the JVM, and:
 
-1. the first 64 KB of every file go to the driver, which finds the header line
+1. the driver reads only the first 64 KB of every file (Hadoop FileSystem, so the
+   files are read whole just once, by the executors), finds the header line
    (the first line starting with ``From Date``), maps its cells to canonical names
    and reads station/city from the preamble (``Station,...``/``City,...``), falling
    back to the file name ``<city>__<station>.csv`` or ``<station>.csv``;
@@ -47,6 +48,7 @@ _BLANK_LINE = r"^[\s,]*$"
 # Split on commas outside double quotes. Only used for lines containing a quote: the
 # look-ahead rescans the rest of the line at every comma, too slow for every row.
 _QUOTE_AWARE_COMMA = r',(?=(?:[^"]*"[^"]*")*[^"]*$)'
+_EMPTY_AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):///")
 
 
 @dataclass
@@ -149,14 +151,31 @@ def _quoted(raw: Column) -> Column:
     return F.concat(F.lit("'"), F.substring(raw, 1, 40), F.lit("'"))
 
 
-def read_lines(spark: SparkSession, raw_uri: str) -> DataFrame:
-    """(source_file, line_number, line) for every line of every CSV under ``raw_uri``."""
-    files = (
+def _csv_files(spark: SparkSession, raw_uri: str) -> DataFrame:
+    """Every ``.csv`` under ``raw_uri``, one row per file (``wholetext``); only listed until an action."""
+    return (
         spark.read.option("recursiveFileLookup", "true")
         .option("pathGlobFilter", "*.[cC][sS][vV]")
         .text(raw_uri, wholetext=True)
-        .select(F.col("_metadata.file_path").alias("source_file"), "value")
     )
+
+
+def file_key(path: str) -> str:
+    """One spelling per file: ``file:///x`` and ``file:/x`` (both name the same file) -> ``file:/x``.
+
+    The driver's file list (``inputFiles``) and the ``_metadata.file_path`` of the rows
+    differ only in this, so both are joined on ``file_key``.
+    """
+    return _EMPTY_AUTHORITY.sub(r"\1:/", path, count=1)
+
+
+def _file_key_column(path: Column) -> Column:
+    return F.regexp_replace(path, _EMPTY_AUTHORITY.pattern, "$1:/")
+
+
+def read_lines(spark: SparkSession, raw_uri: str) -> DataFrame:
+    """(source_file, line_number, line) for every line of every CSV under ``raw_uri``."""
+    files = _csv_files(spark, raw_uri).select(F.col("_metadata.file_path").alias("source_file"), "value")
     return files.select(
         "source_file",
         # A final newline ends the last line; it does not start an empty one.
@@ -164,15 +183,30 @@ def read_lines(spark: SparkSession, raw_uri: str) -> DataFrame:
     ).select("source_file", (F.col("pos") + 1).cast("long").alias("line_number"), "line")
 
 
+def read_heads(spark: SparkSession, raw_uri: str) -> list[tuple[str, str]]:
+    """(file key, first HEAD_CHARS characters) of every CSV file under ``raw_uri``.
+
+    Reads only the head of each file, on the driver through Hadoop's FileSystem (the
+    same one Spark reads with: local, s3a, ...), from the list of files Spark itself
+    would read. The files are then read once, whole, by the executors.
+    """
+    jvm = spark.sparkContext._jvm
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    heads = []
+    for uri in _csv_files(spark, raw_uri).inputFiles():
+        path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(uri))
+        stream = path.getFileSystem(hadoop_conf).open(path)
+        try:
+            # Up to 4 bytes per character in UTF-8; a character cut at the end lies beyond HEAD_CHARS.
+            data = bytes(stream.readNBytes(4 * HEAD_CHARS))
+        finally:
+            stream.close()
+        heads.append((file_key(uri), data.decode("utf-8", errors="replace")[:HEAD_CHARS]))
+    return heads
+
+
 def plan_files(spark: SparkSession, raw_uri: str) -> list[FilePlan]:
-    heads = (
-        spark.read.option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", "*.[cC][sS][vV]")
-        .text(raw_uri, wholetext=True)
-        .select(F.col("_metadata.file_path").alias("source_file"), F.substring("value", 1, HEAD_CHARS).alias("head"))
-        .collect()
-    )
-    plans = [plan_file(r.source_file, r.head) for r in heads]
+    plans = [plan_file(key, head) for key, head in read_heads(spark, raw_uri)]
     for p in plans:
         if p.problem:
             log.warning("%s: %s; all its lines go to quarantine", p.path, p.problem)
@@ -187,44 +221,76 @@ class ParsedRaw:
     plans: list[FilePlan]
 
 
+def _unquote(field: Column) -> Column:
+    return F.regexp_replace(F.regexp_replace(F.trim(field), r'^"(.*)"$', "$1"), '""', '"')
+
+
 def parse_raw(spark: SparkSession, raw_uri: str) -> ParsedRaw:
-    """Typed rows and quarantine reasons for all CSV files under ``raw_uri`` (lazy)."""
+    """Typed rows and quarantine reasons for all CSV files under ``raw_uri`` (lazy).
+
+    Built from Spark's own expressions only (no Python UDF), so the typing runs in
+    generated JVM code. Per line: split on commas (the quote-aware split and unquoting
+    only for the rare lines holding a ``"``), then every cell the file has is trimmed
+    once and typed.
+    """
     plans = plan_files(spark, raw_uri)
     if not plans:
         raise FileNotFoundError(f"no .csv files under {raw_uri}")
-    lines = read_lines(spark, raw_uri).join(F.broadcast(_plan_frame(spark, plans)), "source_file")
+    plan_frame = _plan_frame(spark, plans).withColumnRenamed("source_file", "file_key")
+    lines = read_lines(spark, raw_uri)
+    lines = lines.join(
+        F.broadcast(plan_frame), _file_key_column(lines["source_file"]) == plan_frame["file_key"], "left"
+    ).withColumn(
+        # Safety net: a file Spark reads but the driver did not plan (landed between the
+        # two listings) is quarantined whole, never dropped.
+        "problem",
+        F.when(F.col("file_key").isNull(), F.lit("file was not planned (it appeared during the run); rerun"))
+        .otherwise(F.col("problem")),
+    )
     # Preamble and header lines are the file's metadata, not data; files without a
     # usable header keep all lines so that they are quarantined whole.
     lines = lines.where(F.col("problem").isNotNull() | (F.col("line_number") > F.col("header_line")))
-    lines = lines.withColumn("blank", F.col("line").rlike(_BLANK_LINE))
 
-    raw_fields = F.when(
-        F.instr("line", '"') > 0, F.split("line", _QUOTE_AWARE_COMMA, -1)
-    ).otherwise(F.split("line", ",", -1))
-    fields = F.transform(
-        raw_fields,
-        lambda f: F.regexp_replace(F.regexp_replace(F.trim(f), r'^"(.*)"$', "$1"), '""', '"'),
-    )
-    lines = lines.withColumn("fields", fields)
-    extra_non_empty = F.size(
-        F.filter(F.slice("fields", F.col("width") + 1, 1 << 20), lambda f: f != "")
+    quoted = F.instr("line", '"') > 0
+    lines = lines.select(
+        "*",
+        F.col("line").rlike(_BLANK_LINE).alias("blank"),
+        quoted.alias("quoted"),
+        F.when(quoted, F.transform(F.split("line", _QUOTE_AWARE_COMMA, -1), _unquote))
+        .otherwise(F.split("line", ",", -1))
+        .alias("fields"),
     )
     field_count = F.size("fields")
     # Spreadsheet-saved CSVs pad rows with empty fields up to the widest row; those are
     # harmless. Fewer fields, or values beyond the header, mean the row is broken.
+    extra_non_empty = F.exists(
+        F.slice("fields", F.col("width") + 1, 1 << 20),
+        lambda f: F.when(F.col("quoted"), f).otherwise(F.trim(f)) != "",
+    )
     width_problem = F.when(
-        field_count < F.col("width"),
-        F.format_string("wrong number of fields: expected %d, got %d", F.col("width"), field_count),
-    ).when(
-        (field_count > F.col("width")) & (extra_non_empty > 0),
+        (field_count < F.col("width")) | ((field_count > F.col("width")) & extra_non_empty),
         F.format_string("wrong number of fields: expected %d, got %d", F.col("width"), field_count),
     )
 
+    # Each cell once, trimmed (quoted lines are trimmed and unquoted by the split);
+    # null when the file has no such column.
+    names = ["from_ts", "to_ts", *MEASURE_COLUMNS, "station", "city"]
+    lines = lines.select(
+        "*",
+        *[
+            F.when(F.col("quoted"), F.get(F.col("fields"), F.col(f"pos_{n}")))
+            .otherwise(F.trim(F.get(F.col("fields"), F.col(f"pos_{n}"))))
+            .alias(f"cell_{n}")
+            for n in names
+        ],
+        width_problem.alias("width_problem"),
+    )
+
     def raw(name: str) -> Column:
-        return F.get(F.col("fields"), F.col(f"pos_{name}"))
+        return F.col(f"cell_{name}")
 
     typed: dict[str, Column] = {}
-    problems: list[Column] = [F.col("problem"), width_problem]
+    problems: list[Column] = [F.col("problem"), F.col("width_problem")]
     for name in ("from_ts", "to_ts"):
         value = _timestamp(raw(name))
         typed[name] = value
@@ -240,15 +306,18 @@ def parse_raw(spark: SparkSession, raw_uri: str) -> ParsedRaw:
         )
     for name in MEASURE_COLUMNS:
         number = F.trim(raw(name)).try_cast("double")
-        is_missing = _missing(raw(name))
-        bad = ~is_missing & (number.isNull() | F.isnan(number) | (F.abs(number) == float("inf")))
-        typed[name] = F.when(~is_missing & ~bad, number)
-        problems.append(F.when(bad, F.concat(F.lit(f"non-numeric {name}: "), _quoted(raw(name)))))
+        # No missing-value token ("", none, na, n/a, nan, -, null) casts to a finite
+        # number, so the token check is only needed for cells that did not.
+        finite = number.isNotNull() & ~F.isnan(number) & (F.abs(number) != float("inf"))
+        typed[name] = F.when(finite, number)
+        problems.append(
+            F.when(~finite & ~_missing(raw(name)), F.concat(F.lit(f"non-numeric {name}: "), _quoted(raw(name))))
+        )
     for name in ("station", "city"):
         value = F.trim(raw(name))
         typed[name] = F.coalesce(F.when(~_missing(value), value), F.col(f"file_{name}"))
 
-    reason = F.concat_ws("; ", F.filter(F.array(*problems), lambda p: p.isNotNull()))
+    reason = F.concat_ws("; ", *problems)  # null problems are skipped
     # Blank lines of a readable file are kept with a flag so they are counted, not lost.
     is_blank = F.col("blank") & F.col("problem").isNull()
     out = lines.select(

@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from spark_apps.air_quality.convert import TooManyBadRows, convert
-from spark_apps.air_quality.reader import names_from_file_name, plan_file
+from spark_apps.air_quality.reader import HEAD_CHARS, file_key, names_from_file_name, plan_file, read_heads, read_lines
 from spark_apps.air_quality.schema import canonical_column
 
 REAL_DIR = Path("/work/shared/data/cpcb_bengaluru_hourly")
@@ -103,3 +103,25 @@ def test_broken_rows_go_to_quarantine_with_reasons(spark, tmp_path):
         (1, None, None, None, "Karve Road, Pune - MPCB", "Pune", "2023-01"),  # '', None, '-' = missing
         (2, None, 20.0, 0.5, "Karve Road, Pune - MPCB", "Pune", "2023-01"),  # ISO dates accepted
     ]
+
+
+def test_file_key_gives_one_spelling_per_file():
+    assert file_key("file:///tmp/raw/a%20b.csv") == "file:/tmp/raw/a%20b.csv"
+    assert file_key("file:/tmp/raw/a.csv") == "file:/tmp/raw/a.csv"
+    assert file_key("s3a://lake/raw/a.csv") == "s3a://lake/raw/a.csv"
+
+
+def test_read_heads_reads_only_the_head_of_each_csv(spark, tmp_path):
+    (tmp_path / "sub dir").mkdir()
+    (tmp_path / "sub dir" / "Pune__Karve Road.csv").write_text("From Date,PM10\n01-01-2023 00:00,4\n")
+    (tmp_path / "big.CSV").write_text("From Date,PM10\n" + "01-01-2023 00:00,4\n" * 10000)
+    (tmp_path / "notes.txt").write_text("not an export\n")
+    heads = dict(read_heads(spark, tmp_path.as_uri()))
+    # Keys are spelled like the rows' _metadata.file_path (file:/..., percent-encoded).
+    assert set(heads) == {
+        f"file:{tmp_path}/sub%20dir/Pune__Karve%20Road.csv".replace(" ", "%20"),
+        f"file:{tmp_path}/big.CSV",
+    }
+    assert heads[f"file:{tmp_path}/big.CSV"] == ("From Date,PM10\n" + "01-01-2023 00:00,4\n" * 10000)[:HEAD_CHARS]
+    rows = read_lines(spark, tmp_path.as_uri()).select("source_file").distinct().collect()
+    assert {r.source_file for r in rows} == set(heads)

@@ -1,6 +1,8 @@
 """run_jobs writes every analysis into its MySQL table; reruns leave identical tables."""
 from __future__ import annotations
 
+import pytest
+
 from include.generators.air_quality import generate
 from spark_apps.air_quality import run_jobs
 from spark_apps.air_quality.convert import convert
@@ -36,3 +38,20 @@ def test_run_all_jobs_twice_is_idempotent(spark, results_db, tmp_path, monkeypat
     monkeypatch.setenv("DP_RESULTS_DB_URL", f"mysql://{db.user}:{db.password}@{db.host}:{db.port}/{db.database}")
     assert run_jobs.main(["--parquet", parquet, "--jobs", "avg_ws_df"]) == {"avg_ws_df": first["avg_ws_df"]}
     assert _table(results_db, "aq_avg_ws", ["from_date"]) == snapshot["aq_avg_ws"]
+
+
+def test_compute_and_count_counts_rows_and_evaluates_every_column(spark):
+    df = spark.createDataFrame([(1,), (2,), (3,)], "x int")
+    assert run_jobs.compute_and_count(df) == 3
+    assert run_jobs.compute_and_count(df.where("x > 5")) == 0
+    # A column nobody counts is still computed: a failing one makes the dry run fail.
+    failing = df.selectExpr("x", "assert_true(x < 3) AS checked")
+    with pytest.raises(Exception):
+        run_jobs.compute_and_count(failing)
+    assert failing.count() == 3  # what a plain count() would have let through
+
+
+def test_task_count_follows_the_cores(spark):
+    # the test session runs on local[2]
+    assert spark.sparkContext.defaultParallelism == 2
+    assert run_jobs.task_count(spark) == 2 * run_jobs.TASKS_PER_CORE
