@@ -294,7 +294,7 @@ def bench_dag(raw_dir: Path, base: Path, logs: Path) -> dict:
             conn.close()
     finally:
         stack.down(cfg, echo=lambda _: None)
-        _drop_results_db(cfg)
+        stack.drop_results_db(cfg)
     return {
         "dag_convert_s": dag["air_quality_convert"][0], "dag_jobs_s": dag["air_quality_jobs"][0],
         "dag_mem": max(m for _, m in dag.values()),
@@ -302,19 +302,6 @@ def bench_dag(raw_dir: Path, base: Path, logs: Path) -> dict:
         "direct_mem": max(m for _, m in direct.values()), "mode": settings.air_quality_mode,
         "aqi_rows_in_mysql": aqi_rows,
     }
-
-
-def _drop_results_db(cfg) -> None:
-    from spark_apps.common.mysql import ResultsDb
-
-    conn = ResultsDb.from_url(cfg.mysql_admin_url).connect(autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{cfg.results_db}`")
-            for host in ("localhost", "127.0.0.1", "%"):
-                cur.execute(f"DROP USER IF EXISTS '{cfg.results_user}'@'{host}'")
-    finally:
-        conn.close()
 
 
 def ratios(r: dict) -> dict:

@@ -236,6 +236,20 @@ def ensure_mariadb(cfg: StackConfig) -> str:
     return f"mysql://{cfg.results_user}:{quote(password, safe='')}@{admin.host}:{admin.port}/{cfg.results_db}"
 
 
+def drop_results_db(cfg: StackConfig) -> None:
+    """Drop the results database and user that ``ensure_mariadb`` made (private test and bench stacks)."""
+    from spark_apps.common.mysql import ResultsDb
+
+    conn = ResultsDb.from_url(cfg.mysql_admin_url).connect(autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{cfg.results_db}`")
+            for host in ("localhost", "127.0.0.1", "%"):
+                cur.execute(f"DROP USER IF EXISTS '{cfg.results_user}'@'{host}'")
+    finally:
+        conn.close()
+
+
 def _start_local_mariadb(cfg: StackConfig, port: int) -> None:
     mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
     if not os.path.exists(mariadbd):

@@ -18,6 +18,7 @@ from pyspark import RDD, StorageLevel
 from pyspark.sql import SparkSession
 
 from spark_apps.access_logs.batches import parse_partition
+from spark_apps.common import lake
 
 LOG_SUFFIXES = (".log", ".log.gz")
 PARTITIONS_PER_CORE = 2  # of the cached RDD; see parse_files
@@ -30,9 +31,7 @@ def list_log_files(spark: SparkSession, folder_uri: str) -> tuple[list[str], lis
     skipped silently; other files without a ``.log``/``.log.gz`` suffix are
     returned as ignored so the summary can show them.
     """
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(folder_uri)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, path = lake.fs_and_path(spark, folder_uri)
     if not fs.exists(path):
         raise FileNotFoundError(f"input folder does not exist: {folder_uri}")
     logs, ignored = [], []

@@ -23,7 +23,8 @@ def join(base: str, *parts: str) -> str:
     return out
 
 
-def _fs_and_path(spark: SparkSession, uri: str):
+def fs_and_path(spark: SparkSession, uri: str):
+    """Hadoop ``(FileSystem, Path)`` of ``uri``: the file system Spark itself reads it with."""
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
@@ -32,7 +33,7 @@ def _fs_and_path(spark: SparkSession, uri: str):
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
     """Write (overwrite) one small text file at ``uri``."""
-    fs, path = _fs_and_path(spark, uri)
+    fs, path = fs_and_path(spark, uri)
     stream = fs.create(path, True)
     try:
         stream.write(bytearray(text.encode("utf-8")))
@@ -41,7 +42,7 @@ def write_text(spark: SparkSession, uri: str, text: str) -> None:
 
 
 def read_text(spark: SparkSession, uri: str) -> str:
-    fs, path = _fs_and_path(spark, uri)
+    fs, path = fs_and_path(spark, uri)
     stream = fs.open(path)
     try:
         reader = spark.sparkContext._jvm.java.io.BufferedReader(
@@ -58,11 +59,17 @@ def read_text(spark: SparkSession, uri: str) -> str:
 
 
 def exists(spark: SparkSession, uri: str) -> bool:
-    fs, path = _fs_and_path(spark, uri)
+    fs, path = fs_and_path(spark, uri)
     return bool(fs.exists(path))
 
 
 def delete(spark: SparkSession, uri: str) -> None:
-    fs, path = _fs_and_path(spark, uri)
+    fs, path = fs_and_path(spark, uri)
     if fs.exists(path):
         fs.delete(path, True)
+
+
+def glob(spark: SparkSession, pattern: str) -> list[str]:
+    """URIs matching a Hadoop glob ``pattern`` (``*``, ``?``, ``[...]``, ``{a,b}``), sorted."""
+    fs, path = fs_and_path(spark, pattern)
+    return sorted(str(status.getPath().toString()) for status in (fs.globStatus(path) or []))

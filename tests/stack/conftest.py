@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from include.platform import stack
-from stack_helpers import drop_results_db, make_config
+from stack_helpers import make_config
 
 
 @pytest.fixture(scope="session")
@@ -13,7 +13,7 @@ def embedded_stack(tmp_path_factory):
     env = stack.up(cfg, with_airflow=False, echo=lambda _: None)
     yield cfg, env
     stack.down(cfg, echo=lambda _: None)
-    drop_results_db(cfg)
+    stack.drop_results_db(cfg)
 
 
 @pytest.fixture(scope="session")

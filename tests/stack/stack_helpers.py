@@ -1,4 +1,4 @@
-"""Helpers for the stack tests: a private stack configuration and its cleanup."""
+"""Helpers for the stack tests: a private stack configuration (cleanup: ``stack.drop_results_db``)."""
 from __future__ import annotations
 
 import uuid
@@ -21,15 +21,3 @@ def make_config(home: Path) -> stack.StackConfig:
         results_user=f"dp_it_{suffix}",
     )
 
-
-def drop_results_db(cfg: stack.StackConfig) -> None:
-    from spark_apps.common.mysql import ResultsDb
-
-    conn = ResultsDb.from_url(cfg.mysql_admin_url).connect(autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{cfg.results_db}`")
-            for host in ("localhost", "127.0.0.1", "%"):
-                cur.execute(f"DROP USER IF EXISTS '{cfg.results_user}'@'{host}'")
-    finally:
-        conn.close()

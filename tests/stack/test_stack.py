@@ -14,7 +14,7 @@ import pytest
 from include.platform import stack
 from spark_apps.common.mysql import ResultsDb
 
-from stack_helpers import drop_results_db, make_config
+from stack_helpers import make_config
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
@@ -104,7 +104,7 @@ def private_cfg(tmp_path):
     cfg = make_config(tmp_path / "home")
     yield cfg
     stack.down(cfg, echo=lambda _: None)
-    drop_results_db(cfg)
+    stack.drop_results_db(cfg)
 
 
 def test_port_taken_stops_with_one_line_and_nothing_started(private_cfg):

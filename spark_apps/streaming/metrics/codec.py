@@ -171,43 +171,32 @@ def check_metric_json(raw: bytes | None) -> tuple[str | None, tuple | None]:
 # --- Arrow batches ---------------------------------------------------------------------
 
 # Input of the batch functions: the Kafka columns, as selected by transforms.kafka_columns.
-CHECKED_JSON_SCHEMA = pa.schema([
-    ("reason", pa.string()),
+# Columns shared by the batch schemas below.
+_METRIC_FIELDS = [
     ("host", pa.string()),
     ("metric_name", pa.string()),
     ("region", pa.string()),
     ("event_time_ms", pa.int64()),
     ("value", pa.float64()),
+]
+_SOURCE_FIELDS = [  # the JSON record's coordinates, for dead letters and deduplication
     ("source_topic", pa.string()),
     ("source_partition", pa.int32()),
     ("source_offset", pa.int64()),
-    ("raw_value", pa.binary()),
-])
+]
+_REASON = ("reason", pa.string())
+_RAW_VALUE = ("raw_value", pa.binary())
 
-ENCODED_JSON_SCHEMA = pa.schema([
-    ("reason", pa.string()),
-    ("key", pa.binary()),
-    ("value", pa.binary()),
-    ("source_topic", pa.string()),
-    ("source_partition", pa.int32()),
-    ("source_offset", pa.int64()),
-    ("raw_value", pa.binary()),
-])
+CHECKED_JSON_SCHEMA = pa.schema([_REASON, *_METRIC_FIELDS, *_SOURCE_FIELDS, _RAW_VALUE])
+
+ENCODED_JSON_SCHEMA = pa.schema([_REASON, ("key", pa.binary()), ("value", pa.binary()), *_SOURCE_FIELDS, _RAW_VALUE])
 
 DECODED_PROTOBUF_SCHEMA = pa.schema([
-    ("reason", pa.string()),
-    ("host", pa.string()),
-    ("metric_name", pa.string()),
-    ("region", pa.string()),
-    ("event_time_ms", pa.int64()),
-    ("value", pa.float64()),
-    ("source_topic", pa.string()),
-    ("source_partition", pa.int32()),
-    ("source_offset", pa.int64()),
+    _REASON, *_METRIC_FIELDS, *_SOURCE_FIELDS,
     ("kafka_topic", pa.string()),
     ("kafka_partition", pa.int32()),
     ("kafka_offset", pa.int64()),
-    ("raw_value", pa.binary()),
+    _RAW_VALUE,
 ])
 
 

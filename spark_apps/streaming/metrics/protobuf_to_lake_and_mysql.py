@@ -89,12 +89,8 @@ def csv_batch_uri(csv_root: str, batch_id: int) -> str:
 
 def committed_csv_folders(spark: SparkSession, csv_root: str) -> list[str]:
     """URIs of the batch folders whose write committed (holding ``_SUCCESS``), by batch id."""
-    jvm = spark._jvm
-    path = jvm.org.apache.hadoop.fs.Path(lake.join(csv_root, f"{BATCH_FOLDER_PREFIX}*", COMMIT_MARKER))
-    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
-    found = fs.globStatus(path) or []
-    folders = [str(status.getPath().getParent().toString()) for status in found]
-    return sorted(folders, key=batch_id_of_folder)
+    markers = lake.glob(spark, lake.join(csv_root, f"{BATCH_FOLDER_PREFIX}*", COMMIT_MARKER))
+    return sorted((marker.rsplit("/", 1)[0] for marker in markers), key=batch_id_of_folder)
 
 
 def batch_id_of_folder(folder: str) -> int:
