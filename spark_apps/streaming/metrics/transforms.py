@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from spark_apps.streaming.metrics import codec
 from spark_apps.streaming.metrics.names import METRIC_NAMES  # noqa: F401  (one list for producer and jobs)
@@ -27,15 +28,10 @@ METRIC_COLUMNS = [
 DEAD_LETTER_COLUMNS = ["reason", "source_topic", "source_partition", "source_offset", "raw_value"]
 DEDUP_KEYS = ["source_topic", "source_partition", "source_offset", "event_time"]
 
-# mapInArrow output types, as Spark schemas (same columns as the codec's Arrow schemas).
-_CHECKED_JSON = ("reason string, host string, metric_name string, region string, event_time_ms bigint, "
-                 "value double, source_topic string, source_partition int, source_offset bigint, "
-                 "raw_value binary")
-_ENCODED_JSON = ("reason string, key binary, value binary, source_topic string, source_partition int, "
-                 "source_offset bigint, raw_value binary")
-_DECODED_PROTOBUF = ("reason string, host string, metric_name string, region string, event_time_ms bigint, "
-                     "value double, source_topic string, source_partition int, source_offset bigint, "
-                     "kafka_topic string, kafka_partition int, kafka_offset bigint, raw_value binary")
+# Spark schemas of the mapInArrow outputs: the codec's Arrow schemas, defined once there.
+_CHECKED_JSON = from_arrow_schema(codec.CHECKED_JSON_SCHEMA)
+_ENCODED_JSON = from_arrow_schema(codec.ENCODED_JSON_SCHEMA)
+_DECODED_PROTOBUF = from_arrow_schema(codec.DECODED_PROTOBUF_SCHEMA)
 
 
 def kafka_columns(kafka_df: DataFrame) -> DataFrame:
