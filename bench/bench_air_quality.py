@@ -57,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from include.generators.air_quality import generate  # noqa: E402
+from include.platform.stack import local_spark_driver_memory  # noqa: E402
 from spark_apps.air_quality.jobs import (  # noqa: E402
     AQI_BREAKPOINTS, AQI_INDEX_BOUNDS, AQI_LABELS, AQI_POLLUTANTS, JOBS, MAIN_POLLUTANTS,
     MIN_HOURS_8H, MIN_HOURS_24H, PM10_24H_LIMIT, PM25_24H_LIMIT, WIND_SECTORS, WIND_SPEED_BANDS,
@@ -111,8 +112,12 @@ def run_command(command: list[str], log_dir: Path, name: str, env: dict[str, str
 
 
 def run_app(module: str, args: list[str], log_dir: Path, name: str) -> tuple[float, int]:
-    """Run ``python -m module args`` like a spark-submit; return (seconds, peak bytes)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable}
+    """Run ``python -m module args`` like a spark-submit; return (seconds, peak bytes).
+
+    With the heap the embedded stack gives its local Spark applications.
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable,
+           "SPARK_DRIVER_MEMORY": local_spark_driver_memory()}
     return run_command([sys.executable, "-m", module, *args], log_dir, name, env)
 
 
@@ -355,7 +360,7 @@ def bench(rows: int, workdir: Path, stations: int, with_dag: bool = True, single
         "convert_s": conv_s, "convert_mem": conv_mem, "single_s": single_s,
         "separate_s": sum(single_s.values()) if len(single_s) == len(JOBS) else None,
         "separate_mem": separate_mem, "one_s": one_s, "one_mem": one_mem, "duck_s": duck_s, "duck_mem": duck_mem,
-        "load_avg": os.getloadavg(),
+        "load_avg": os.getloadavg(), "driver_memory": local_spark_driver_memory(),
     }
     if with_dag:
         result.update(bench_dag(base / "raw", base, logs))
@@ -422,7 +427,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({**result, **ratios(result)}, default=str), flush=True)
         results.append(result)
     print(f"\nmachine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 1024**3:.0f} GB RAM; "
-          "Spark local[*]; analyses computed in full but not written (--dry-run), except in the DAG part\n")
+          f"Spark local[*] with a {local_spark_driver_memory()} heap (SPARK_DRIVER_MEMORY, as the embedded stack sets it); "
+          "analyses computed in full but not written (--dry-run), except in the DAG part\n")
     print(markdown(results))
 
 

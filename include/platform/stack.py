@@ -310,6 +310,23 @@ def ensure_metadata_db(cfg: StackConfig) -> str:
 # --------------------------------------------------------------------------- environment
 
 
+def local_spark_driver_memory() -> str:
+    """Heap of a local Spark application (``local[N]``: the driver JVM is also the executor).
+
+    Spark's default of 1 GB is too small for the air-quality conversion and the ten
+    jobs at 10 M rows on a laptop with plenty of RAM. ``DP_SPARK_DRIVER_MEMORY`` sets
+    it; otherwise a quarter of the machine's RAM, between 1 and 8 GB (several local
+    applications may run at once: the two streaming jobs and a batch job). Only the
+    embedded stack uses this (as ``SPARK_DRIVER_MEMORY``, which spark-submit reads);
+    EMR and the docker-compose cluster size their own drivers.
+    """
+    configured = os.environ.get("DP_SPARK_DRIVER_MEMORY")
+    if configured:
+        return configured
+    ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{max(1, min(8, int(ram_gib // 4)))}g"
+
+
 def stack_environment(cfg: StackConfig, results_db_url: str, metadata_url: str) -> dict[str, str]:
     """Every variable the stack's processes (and the user's shell) need."""
     venv_bin = Path(sys.executable).parent
@@ -326,6 +343,7 @@ def stack_environment(cfg: StackConfig, results_db_url: str, metadata_url: str) 
         # Spark's Python workers must use the platform's interpreter and packages.
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_DRIVER_MEMORY": local_spark_driver_memory(),
         "PYTHONPATH": str(REPO_ROOT),
         "AIRFLOW_HOME": str(cfg.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),

@@ -22,14 +22,19 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from spark_apps.air_quality.reader import bad_rows, good_rows, parse_raw
+from spark_apps.air_quality.reader import (
+    FilePlan,
+    bad_rows,
+    check_line_numbers,
+    good_rows,
+    one_file_per_partition,
+    parse_raw,
+    plan_files,
+)
 from spark_apps.air_quality.schema import PARTITION_COLUMNS
 from spark_apps.common import lake
 
 log = logging.getLogger(__name__)
-
-
-SPLIT_BYTES = 8 * 1024 * 1024
 
 
 class TooManyBadRows(RuntimeError):
@@ -57,29 +62,42 @@ def convert(
     quarantine_uri: str,
     max_bad_share: float = 0.01,
 ) -> ConvertResult:
-    # Read each station export in its own task (files larger than half of this are
-    # not packed together): one file is one station, so each task writes its own
-    # station-month folders, one file each, sorting only its own rows - no shuffle.
-    previous_split = spark.conf.get("spark.sql.files.maxPartitionBytes")
-    spark.conf.set("spark.sql.files.maxPartitionBytes", str(SPLIT_BYTES))
-    try:
-        return _convert(spark, raw_uri, parquet_uri, quarantine_uri, max_bad_share)
-    finally:
-        spark.conf.set("spark.sql.files.maxPartitionBytes", previous_split)
+    # Read each station export whole in its own task: the reader numbers lines per
+    # partition, and one file is one station, so each task writes its own station-month
+    # folders, one file each, sorting only its own rows - no shuffle.
+    plans = plan_files(spark, raw_uri)
+    with one_file_per_partition(spark, plans):
+        return _convert(spark, raw_uri, plans, parquet_uri, quarantine_uri, max_bad_share)
 
 
-def _convert(spark: SparkSession, raw_uri: str, parquet_uri: str, quarantine_uri: str, max_bad_share: float) -> ConvertResult:
-    parsed = parse_raw(spark, raw_uri)
+def _convert(
+    spark: SparkSession, raw_uri: str, plans: list, parquet_uri: str, quarantine_uri: str, max_bad_share: float
+) -> ConvertResult:
+    parsed = parse_raw(spark, raw_uri, plans)
     # Counted, quarantined and written from one parse of the input. The raw text is
     # only kept for quarantined lines, and the parsed rows wait on local disk, not in
     # the heap, so that the write's sort has the memory.
     rows = parsed.rows.withColumn("line", F.when(F.col("reason").isNotNull(), F.col("line")))
     rows = rows.persist(StorageLevel.DISK_ONLY)
     try:
-        status = F.when(F.col("blank"), "blank").when(F.col("reason").isNotNull(), "bad").otherwise("good")
-        counts = {r["status"]: r["count"] for r in rows.groupBy(status.alias("status")).count().collect()}
+        status = (
+            F.when(F.col("preamble"), "preamble")
+            .when(F.col("blank"), "blank")
+            .when(F.col("reason").isNotNull(), "bad")
+            .otherwise("good")
+        )
+        per_file = rows.groupBy("source_file", status.alias("status")).agg(
+            F.count(F.lit(1)).alias("count"), F.max("line_number").alias("last_line")
+        ).collect()
+        counts: dict[str, int] = {}
+        lines_per_file: dict[str, tuple[int, int]] = {}
+        for r in per_file:
+            counts[r["status"]] = counts.get(r["status"], 0) + r["count"]
+            lines, last = lines_per_file.get(r["source_file"], (0, 0))
+            lines_per_file[r["source_file"]] = (lines + r["count"], max(last, r["last_line"]))
+        check_line_numbers(lines_per_file)
         result = ConvertResult(
-            files=len(parsed.plans),
+            files=len(plans),
             good_rows=counts.get("good", 0),
             bad_rows=counts.get("bad", 0),
             blank_lines=counts.get("blank", 0),

@@ -3,15 +3,17 @@
 Real exports are awkward for a plain CSV reader: a block of station metadata sits
 above the header (its lines have other field counts), the header differs per file
 (subset of columns, units in some exports), missing values are ``None``/``NA``/empty.
-So each file is read whole (``wholetext``; a station export is at most a few tens of
-MB), split into numbered lines in the JVM, and:
+So:
 
 1. the driver reads only the first 64 KB of every file (Hadoop FileSystem, so the
-   files are read whole just once, by the executors), finds the header line
-   (the first line starting with ``From Date``), maps its cells to canonical names
-   and reads station/city from the preamble (``Station,...``/``City,...``), falling
-   back to the file name ``<city>__<station>.csv`` or ``<station>.csv``;
-2. every line after the header is split and typed in Spark, all values as strings
+   data itself is read only by the executors), finds the header line (the first
+   line starting with ``From Date``), maps its cells to canonical names and reads
+   station/city from the preamble (``Station,...``/``City,...``), falling back to
+   the file name ``<city>__<station>.csv`` or ``<station>.csv``;
+2. the files are read line by line (Spark's text source, so a file never has to fit
+   in memory), each file alone in one partition (:func:`one_file_per_partition`), so
+   a line's number is its index in the partition;
+3. every line after the header is split and typed in Spark, all values as strings
    first; a line that cannot be typed becomes a quarantine row with a reason, the
    file, its line number and the raw text - never dropped.
 
@@ -20,11 +22,13 @@ no value and are skipped, but counted.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import Iterator, NamedTuple
 from pathlib import PurePosixPath
 from urllib.parse import unquote
 
@@ -61,6 +65,7 @@ class FilePlan:
     station: str | None = None
     city: str | None = None
     problem: str | None = None  # set when the file as a whole cannot be read
+    size: int = 0  # bytes
 
     @property
     def width(self) -> int:
@@ -152,12 +157,8 @@ def _quoted(raw: Column) -> Column:
 
 
 def _csv_files(spark: SparkSession, raw_uri: str) -> DataFrame:
-    """Every ``.csv`` under ``raw_uri``, one row per file (``wholetext``); only listed until an action."""
-    return (
-        spark.read.option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", "*.[cC][sS][vV]")
-        .text(raw_uri, wholetext=True)
-    )
+    """Every line of every ``.csv`` under ``raw_uri`` (Spark's text source); only listed until an action."""
+    return spark.read.option("recursiveFileLookup", "true").option("pathGlobFilter", "*.[cC][sS][vV]").text(raw_uri)
 
 
 def file_key(path: str) -> str:
@@ -173,49 +174,120 @@ def _file_key_column(path: Column) -> Column:
     return F.regexp_replace(path, _EMPTY_AUTHORITY.pattern, "$1:/")
 
 
-def read_lines(spark: SparkSession, raw_uri: str) -> DataFrame:
-    """(source_file, line_number, line) for every line of every CSV under ``raw_uri``."""
-    files = _csv_files(spark, raw_uri).select(F.col("_metadata.file_path").alias("source_file"), "value")
-    return files.select(
-        "source_file",
-        # A final newline ends the last line; it does not start an empty one.
-        F.posexplode(F.split(F.regexp_replace("value", r"\r?\n$", ""), r"\r?\n")).alias("pos", "line"),
-    ).select("source_file", (F.col("pos") + 1).cast("long").alias("line_number"), "line")
+class FileHead(NamedTuple):
+    key: str  # file_key of the file
+    head: str  # its first HEAD_CHARS characters
+    size: int  # its length in bytes
 
 
-def read_heads(spark: SparkSession, raw_uri: str) -> list[tuple[str, str]]:
-    """(file key, first HEAD_CHARS characters) of every CSV file under ``raw_uri``.
+def read_heads(spark: SparkSession, raw_uri: str) -> list[FileHead]:
+    """Key, first HEAD_CHARS characters and size of every CSV file under ``raw_uri``.
 
     Reads only the head of each file, on the driver through Hadoop's FileSystem (the
     same one Spark reads with: local, s3a, ...), from the list of files Spark itself
-    would read. The files are then read once, whole, by the executors.
+    would read. The files are then read once, line by line, by the executors.
     """
     jvm = spark.sparkContext._jvm
     hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
     heads = []
     for uri in _csv_files(spark, raw_uri).inputFiles():
+        # inputFiles() gives %-escaped URIs, hence Path(URI) and not lake.fs_and_path.
         path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(uri))
-        stream = path.getFileSystem(hadoop_conf).open(path)
+        fs = path.getFileSystem(hadoop_conf)
+        stream = fs.open(path)
         try:
             # Up to 4 bytes per character in UTF-8; a character cut at the end lies beyond HEAD_CHARS.
             data = bytes(stream.readNBytes(4 * HEAD_CHARS))
         finally:
             stream.close()
-        heads.append((file_key(uri), data.decode("utf-8", errors="replace")[:HEAD_CHARS]))
+        size = fs.getFileStatus(path).getLen()
+        heads.append(FileHead(file_key(uri), data.decode("utf-8", errors="replace")[:HEAD_CHARS], size))
     return heads
 
 
 def plan_files(spark: SparkSession, raw_uri: str) -> list[FilePlan]:
-    plans = [plan_file(key, head) for key, head in read_heads(spark, raw_uri)]
+    plans = []
+    for key, head, size in read_heads(spark, raw_uri):
+        plan = plan_file(key, head)
+        plan.size = size
+        plans.append(plan)
     for p in plans:
         if p.problem:
             log.warning("%s: %s; all its lines go to quarantine", p.path, p.problem)
     return sorted(plans, key=lambda p: p.path)
 
 
+@contextlib.contextmanager
+def one_file_per_partition(spark: SparkSession, plans: list[FilePlan]) -> Iterator[None]:
+    """While inside, file scans put every file, whole, alone into one partition.
+
+    Needed for line numbers (see :func:`read_lines`); it also makes one task one
+    station. Spark splits a file longer than ``maxSplitBytes = min(maxPartitionBytes,
+    max(openCostInBytes, bytes per core))`` and packs files into a partition while
+    their lengths plus ``openCostInBytes`` each stay within it; with both settings at
+    the largest file's length, no file is split and no two non-empty files share a
+    partition. The scans plan their partitions when they run, so every action on the
+    lines must happen inside. If Spark ever did otherwise, :func:`check_line_numbers`
+    notices and fails: lines are never numbered wrongly.
+    """
+    largest = max([p.size for p in plans] + [1 << 20])
+    settings = {
+        "spark.sql.files.maxPartitionBytes": str(largest),
+        "spark.sql.files.openCostInBytes": str(largest),
+    }
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+# monotonically_increasing_id() = partition index << 33 | row index within the partition.
+_ROW_INDEX_MASK = (1 << 33) - 1
+
+
+def read_lines(spark: SparkSession, raw_uri: str) -> DataFrame:
+    """(source_file, line_number, line) for every line of every CSV under ``raw_uri``.
+
+    Read inside :func:`one_file_per_partition`: a partition is then one file, read
+    from its start, and a line's number is its row index within the partition, plus one.
+    """
+    return _csv_files(spark, raw_uri).select(
+        F.col("_metadata.file_path").alias("source_file"),
+        ((F.monotonically_increasing_id().bitwiseAND(F.lit(_ROW_INDEX_MASK))) + 1).alias("line_number"),
+        F.col("value").alias("line"),
+    )
+
+
+class FileSplitError(RuntimeError):
+    """A file's lines were not read as one partition of their own, so their numbers are wrong."""
+
+
+def check_line_numbers(lines_per_file: dict[str, tuple[int, int]]) -> None:
+    """Fail unless every file's line numbers run 1..n: ``{file: (lines read, largest line number)}``.
+
+    A file split over two partitions restarts its numbering (largest < lines); two files
+    in one partition continue it (largest > lines). Either way the header filter and the
+    quarantine's line numbers would be wrong, so nothing may be written.
+    """
+    wrong = sorted(f for f, (lines, largest) in lines_per_file.items() if lines != largest)
+    if wrong:
+        raise FileSplitError(
+            f"{len(wrong)} file(s) were not read one partition per file ({', '.join(wrong[:5])}); "
+            "read them inside reader.one_file_per_partition"
+        )
+
+
 @dataclass
 class ParsedRaw:
-    """``rows``: every line after a header, typed, with ``blank`` and ``reason`` (null when good)."""
+    """``rows``: every line, typed after its file's header, with ``preamble`` (the header
+    and the lines above it), ``blank`` and ``reason`` (null when good)."""
 
     rows: DataFrame
     plans: list[FilePlan]
@@ -225,15 +297,18 @@ def _unquote(field: Column) -> Column:
     return F.regexp_replace(F.regexp_replace(F.trim(field), r'^"(.*)"$', "$1"), '""', '"')
 
 
-def parse_raw(spark: SparkSession, raw_uri: str) -> ParsedRaw:
-    """Typed rows and quarantine reasons for all CSV files under ``raw_uri`` (lazy).
+def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> ParsedRaw:
+    """Typed rows and quarantine reasons for all CSV files under ``raw_uri``.
+
+    ``plans`` come from :func:`plan_files`; run every action on the rows inside
+    :func:`one_file_per_partition` and check their line numbers with
+    :func:`check_line_numbers` before using them (convert.py does both).
 
     Built from Spark's own expressions only (no Python UDF), so the typing runs in
     generated JVM code. Per line: split on commas (the quote-aware split and unquoting
     only for the rare lines holding a ``"``), then every cell the file has is trimmed
     once and typed.
     """
-    plans = plan_files(spark, raw_uri)
     if not plans:
         raise FileNotFoundError(f"no .csv files under {raw_uri}")
     plan_frame = _plan_frame(spark, plans).withColumnRenamed("source_file", "file_key")
@@ -247,9 +322,11 @@ def parse_raw(spark: SparkSession, raw_uri: str) -> ParsedRaw:
         F.when(F.col("file_key").isNull(), F.lit("file was not planned (it appeared during the run); rerun"))
         .otherwise(F.col("problem")),
     )
-    # Preamble and header lines are the file's metadata, not data; files without a
-    # usable header keep all lines so that they are quarantined whole.
-    lines = lines.where(F.col("problem").isNotNull() | (F.col("line_number") > F.col("header_line")))
+    # Preamble and header lines are the file's metadata, not data; they are kept (and
+    # skipped later) only so the conversion can check the line numbers per file. Files
+    # without a usable header keep all lines as data so that they are quarantined whole.
+    preamble = F.col("problem").isNull() & (F.col("line_number") <= F.col("header_line"))
+    lines = lines.withColumn("preamble", preamble)
 
     quoted = F.instr("line", '"') > 0
     lines = lines.select(
@@ -319,21 +396,22 @@ def parse_raw(spark: SparkSession, raw_uri: str) -> ParsedRaw:
 
     reason = F.concat_ws("; ", *problems)  # null problems are skipped
     # Blank lines of a readable file are kept with a flag so they are counted, not lost.
-    is_blank = F.col("blank") & F.col("problem").isNull()
+    is_blank = F.col("blank") & F.col("problem").isNull() & ~F.col("preamble")
     out = lines.select(
         "source_file",
         "line_number",
         "line",
         *[typed[n].alias(n) for n in typed],
+        "preamble",
         is_blank.alias("blank"),
-        F.when(~is_blank & (reason != ""), reason).alias("reason"),
+        F.when(~F.col("preamble") & ~is_blank & (reason != ""), reason).alias("reason"),
     )
     return ParsedRaw(rows=out, plans=plans)
 
 
 def good_rows(parsed: DataFrame) -> DataFrame:
     """Rows without a reason, in the Parquet schema (see schema.PARQUET_SCHEMA)."""
-    good = parsed.where(F.col("reason").isNull() & ~F.col("blank")).withColumn("month", F.date_format("from_ts", "yyyy-MM"))
+    good = parsed.where(F.col("reason").isNull() & ~F.col("blank") & ~F.col("preamble")).withColumn("month", F.date_format("from_ts", "yyyy-MM"))
     return good.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in PARQUET_SCHEMA.fields])
 
 

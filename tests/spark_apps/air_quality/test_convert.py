@@ -9,7 +9,18 @@ import pytest
 from pyspark.sql import functions as F
 
 from spark_apps.air_quality.convert import TooManyBadRows, convert
-from spark_apps.air_quality.reader import HEAD_CHARS, file_key, names_from_file_name, plan_file, read_heads, read_lines
+from spark_apps.air_quality.reader import (
+    HEAD_CHARS,
+    FileSplitError,
+    check_line_numbers,
+    file_key,
+    names_from_file_name,
+    one_file_per_partition,
+    plan_file,
+    plan_files,
+    read_heads,
+    read_lines,
+)
 from spark_apps.air_quality.schema import canonical_column
 
 REAL_DIR = Path("/work/shared/data/cpcb_bengaluru_hourly")
@@ -116,7 +127,7 @@ def test_read_heads_reads_only_the_head_of_each_csv(spark, tmp_path):
     (tmp_path / "sub dir" / "Pune__Karve Road.csv").write_text("From Date,PM10\n01-01-2023 00:00,4\n")
     (tmp_path / "big.CSV").write_text("From Date,PM10\n" + "01-01-2023 00:00,4\n" * 10000)
     (tmp_path / "notes.txt").write_text("not an export\n")
-    heads = dict(read_heads(spark, tmp_path.as_uri()))
+    heads = {key: head for key, head, _ in read_heads(spark, tmp_path.as_uri())}
     # Keys are spelled like the rows' _metadata.file_path (file:/..., percent-encoded).
     assert set(heads) == {
         f"file:{tmp_path}/sub%20dir/Pune__Karve%20Road.csv".replace(" ", "%20"),
@@ -125,3 +136,53 @@ def test_read_heads_reads_only_the_head_of_each_csv(spark, tmp_path):
     assert heads[f"file:{tmp_path}/big.CSV"] == ("From Date,PM10\n" + "01-01-2023 00:00,4\n" * 10000)[:HEAD_CHARS]
     rows = read_lines(spark, tmp_path.as_uri()).select("source_file").distinct().collect()
     assert {r.source_file for r in rows} == set(heads)
+
+
+def _numbered_lines(spark, raw_dir: Path) -> dict[tuple[str, int], str]:
+    return {(Path(r.source_file).name, r.line_number): r.line for r in read_lines(spark, raw_dir.as_uri()).collect()}
+
+
+def test_lines_are_numbered_per_file_whatever_the_file_sizes(spark, tmp_path):
+    """A file larger than Spark's default split and small files, numbered like `nl -ba`."""
+    big = "".join(f"line {i}\n" for i in range(1, 300_001))  # 3.3 MB, above the 1 MB floor
+    (tmp_path / "big.csv").write_text(big)
+    (tmp_path / "a.csv").write_text("first\n\nthird\r\nfourth")  # blank line, CRLF, no final newline
+    (tmp_path / "b.csv").write_text("only\n")
+    (tmp_path / "empty.csv").write_text("")
+    plans = plan_files(spark, tmp_path.as_uri())
+    assert {Path(p.path).name: p.size for p in plans} == {"big.csv": len(big), "a.csv": 20, "b.csv": 5, "empty.csv": 0}
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(256 * 1024))  # would split big.csv into 13
+    try:
+        with one_file_per_partition(spark, plans):
+            got = _numbered_lines(spark, tmp_path)
+        assert spark.conf.get("spark.sql.files.maxPartitionBytes") == str(256 * 1024)  # restored
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+    assert len(got) == 300_000 + 5
+    assert all(got[("big.csv", n)] == f"line {n}" for n in range(1, 300_001))
+    assert {k: v for k, v in got.items() if k[0] != "big.csv"} == {
+        ("a.csv", 1): "first", ("a.csv", 2): "", ("a.csv", 3): "third", ("a.csv", 4): "fourth", ("b.csv", 1): "only",
+    }
+
+
+def test_line_numbers_of_split_or_packed_files_are_refused(spark, tmp_path):
+    (tmp_path / "big.csv").write_text("".join(f"line {i}\n" for i in range(1, 30001)))
+    (tmp_path / "small_1.csv").write_text("x\ny\n")
+    (tmp_path / "small_2.csv").write_text("z\n")
+    previous = {k: spark.conf.get(k) for k in ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")}
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(64 * 1024))  # big.csv split in 4 ...
+    spark.conf.set("spark.sql.files.openCostInBytes", "0")  # ... the small ones packed into a partition
+    try:
+        lines = read_lines(spark, tmp_path.as_uri())
+        per_file = {
+            r.source_file: (r["count"], r.last)
+            for r in lines.groupBy("source_file").agg(F.count("*").alias("count"), F.max("line_number").alias("last")).collect()
+        }
+    finally:
+        for key, value in previous.items():
+            spark.conf.set(key, value)
+    assert per_file[next(f for f in per_file if f.endswith("big.csv"))][0] == 30000
+    with pytest.raises(FileSplitError, match="big.csv.*small_2.csv"):
+        check_line_numbers(per_file)
+    check_line_numbers({"file:/a.csv": (3, 3), "file:/empty.csv": (0, 0)})
