@@ -90,11 +90,10 @@ def run_jobs(spark, bootstrap: str, source: str, protobuf: str, dead: str, lake:
     job_a_s = time.perf_counter() - started
     batches = {"A": len(query.recentProgress)}
     started = time.perf_counter()
-    queries = job_b.start_queries(spark, bootstrap, lake, f"file://{checkpoints}/b", db, protobuf, dead,
-                                  available_now=True, max_offsets_per_trigger=max_offsets)
-    for name, q in queries.items():
-        q.awaitTermination()
-        batches[f"B {name}"] = len(q.recentProgress)
+    query = job_b.start_query(spark, bootstrap, lake, f"file://{checkpoints}/b", db, protobuf, dead,
+                              available_now=True, max_offsets_per_trigger=max_offsets)
+    query.awaitTermination()
+    batches["B"] = len(query.recentProgress)
     job_b_s = time.perf_counter() - started
     return job_a_s, job_b_s, batches
 
@@ -138,7 +137,7 @@ def mysql_total(db) -> int:
 
 
 def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path,
-                trigger_seconds: str = "1") -> tuple[float, float, int]:
+                trigger_seconds: str = "1", master: str = "local[2]") -> tuple[float, float, int]:
     """p50/p99 seconds from produce time to visible-in-MySQL, with both jobs as spark-submit."""
     suffix = uuid.uuid4().hex[:6]
     source, protobuf, dead = f"lat-src-{suffix}", f"lat-pb-{suffix}", f"lat-dlq-{suffix}"
@@ -163,7 +162,7 @@ def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path,
     procs = []
     for job in jobs:
         with open(logs / f"{job.name}-{suffix}.log", "wb") as log:
-            procs.append(subprocess.Popen([spark_submit, "--master", "local[1]", *job.submit_args(apps.as_uri())],
+            procs.append(subprocess.Popen([spark_submit, "--master", master, *job.submit_args(apps.as_uri())],
                                           env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     try:
         # Warm up until an event makes it all the way through (JVMs started, tables created).
@@ -231,6 +230,8 @@ def main(argv=None) -> None:
     parser.add_argument("--latency-rates", default="1000", help="comma list of events/s; empty for none")
     parser.add_argument("--latency-seconds", type=int, default=60)
     parser.add_argument("--trigger-seconds", default="1", help="trigger interval of both jobs in the latency run")
+    parser.add_argument("--latency-master", default="local[2]",
+                        help="Spark master of each job in the latency run (the supervisor's is local[2])")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
 
@@ -267,7 +268,8 @@ def main(argv=None) -> None:
             print("\n| producer rate (events/s) | p50 latency s | p99 latency s | events seen in MySQL |")
             print("|---:|---:|---:|---:|")
         for rate in rates:
-            p50, p99, seen = latency_run(bootstrap, db, rate, args.latency_seconds, workdir, args.trigger_seconds)
+            p50, p99, seen = latency_run(bootstrap, db, rate, args.latency_seconds, workdir, args.trigger_seconds,
+                                        args.latency_master)
             print(f"| {rate:,} | {p50:.2f} | {p99:.2f} | {seen:,} |", flush=True)
     finally:
         stack.stop_service(cfg, "kafka")

@@ -6,7 +6,7 @@
   `metric-protobuf`; invalid records to `metric-dead-letter` with reason and offset.
 * `metrics_protobuf_to_lake_and_mysql` (job B): `metric-protobuf` -> CSV per metric type
   in the lake (`streaming/metrics_csv/`) and per-minute aggregates per host and metric
-  upserted into MySQL `metric_minute_aggregates`.
+  added into MySQL `metric_minute_aggregates` (once per micro-batch).
 
 Supervision: the DAG runs continuously (`@continuous`, one run at a time). Each job is a
 SparkSubmitOperator (an EMR step with `DP_RUNNER=emr`) that lives as long as its query;

@@ -69,8 +69,5 @@ SERVER_TOTALS = SparkJob(
 # query names per job (spark_apps/streaming/metrics/*.py)
 QUERIES = {
     "json_to_protobuf": ["metrics_json_to_protobuf"],
-    "protobuf_to_lake_and_mysql": [
-        "metrics_protobuf_to_lake_and_mysql_lake",
-        "metrics_protobuf_to_lake_and_mysql_aggregates",
-    ],
+    "protobuf_to_lake_and_mysql": ["metrics_protobuf_to_lake_and_mysql"],
 }

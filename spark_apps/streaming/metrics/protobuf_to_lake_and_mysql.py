@@ -3,56 +3,54 @@
     spark-submit --py-files spark_apps.zip spark_apps/streaming/metrics/protobuf_to_lake_and_mysql.py \\
         --bootstrap broker:9092 --lake s3://lake --checkpoint s3://lake/checkpoints/metrics/protobuf_to_lake
 
-Two queries over ``--source-topic``, each with its own checkpoint under ``--checkpoint``:
+One query over ``--source-topic`` (checkpoint ``--checkpoint``): each micro-batch is read
+and decoded once; the valid metrics, deduplicated on their JSON source coordinates, and
+the dead letters (records that do not decode as a valid ``Metric``) reach one foreachBatch
+(:func:`write_batch`), which makes three idempotent writes:
 
-* ``lake``: the topic is read and decoded once per micro-batch; the valid metrics,
-  deduplicated on their JSON source coordinates, and the dead letters (records that do
-  not decode as a valid ``Metric``) reach one foreachBatch (:func:`write_lake_batch`):
+* dead letters go as JSON to ``--dead-letter-topic`` (at-least-once, like every
+  non-transactional Kafka sink);
+* metrics are written as CSV to ``<lake>/streaming/metrics_csv/batch_id=<id>/metric_name=<name>/``.
+  A batch folder counts once it holds ``_SUCCESS`` (written by the output committer
+  after all its files): readers (:func:`committed_csv_folders`) only read such folders,
+  a replayed batch whose folder is complete is not written again, and an incomplete
+  one (crash during the write) is overwritten;
+* the batch's per-minute totals per host and metric (window_start, count, sum, min, max)
+  are *added* to ``metric_minute_aggregates`` in one MySQL transaction that also records
+  the batch id in ``metric_minute_aggregates_batches`` (keyed by the query id Spark keeps
+  in the checkpoint): a replayed batch finds its id there and adds nothing.
 
-  - dead letters go as JSON to ``--dead-letter-topic`` (at-least-once, like every
-    non-transactional Kafka sink);
-  - metrics are written as CSV to ``<lake>/streaming/metrics_csv/batch_id=<id>/metric_name=<name>/``.
-    A batch folder counts once it holds ``_SUCCESS`` (written by the output committer
-    after all its files): readers (:func:`committed_csv_folders`) only read such folders,
-    a replayed batch whose folder is complete is not written again, and an incomplete
-    one (crash during the write) is overwritten. The checkpoint replays a batch with the
-    same offsets and the same dedup state, so the folder's content is the batch's:
-    exactly-once.
-* ``aggregates``: the same deduplicated metrics in event-time 1-minute windows per host
-  and metric (:func:`transforms.per_minute_aggregates`), output mode *update*, upserted
-  into ``metric_minute_aggregates`` keyed by (window_start, host, metric_name) in
-  foreachBatch. Update mode emits a window's complete current totals whenever it
-  changes (not a delta), so an upsert is idempotent: a replayed batch (crash between
-  the MySQL commit and the checkpoint commit) rewrites the same values, and a later
-  event for an open window overwrites the row with the new totals. Append mode would
-  hold every window back until the watermark passes its end — never, for the last
-  windows of an availableNow run. Events older than the watermark are dropped by
-  Spark (their window may already be final in MySQL). The changed windows of a batch
-  are few (hosts x metrics x open minutes), so they are collected and upserted from
-  the driver in one transaction.
+Replays are exact: the checkpoint replays a batch with the same offsets and the same dedup
+state, so a replayed batch has the same rows, and each write above is skipped or repeated
+whole. Together: exactly-once into the files and MySQL.
 
 Why deduplicate: job A is at-least-once and republishes a replayed batch; a republished
 record has the same source coordinates and event time. The dedup state is keyed with
 the event time and bounded by the watermark, so a duplicate arriving later than the
 watermark would not be recognised — a replay republishes within seconds, far inside it.
+Events older than the watermark are dropped by the dedup, from the files and from MySQL
+alike.
 
-Why two queries and not one: the aggregates need Spark's stateful window aggregation
-(late-data handling, window state bounded by the watermark), and a query with a
-streaming aggregation outputs only the aggregates. Everything else shares one query,
-so the topic is read and decoded twice per micro-batch (was three times, with three
-queries). The two checkpoints are independent: MySQL failing and restarting never
-re-emits into the lake or the dead-letter topic.
+Why additive totals and not Spark's stateful window aggregation: a query with a
+streaming aggregation outputs only the aggregates, so the files needed a second query
+reading and decoding the topic again, with its own dedup and window state — about half
+of the job's work and of each micro-batch's fixed cost. Adding a batch's totals under a
+batch-id ledger is as exact; what it gives up is rebuilding MySQL by replaying the topic
+into an existing table (a new checkpoint gets a new query id and adds again): start a
+new checkpoint with an empty table (and lake folder), as for the CSV batch folders.
 """
 from __future__ import annotations
 
 import argparse
+import json
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
 from spark_apps.common import lake
-from spark_apps.common.mysql import ResultsDb, ensure_table, upsert_collected
+from spark_apps.common.mysql import ResultsDb, ensure_table
 from spark_apps.common.session import get_spark
 from spark_apps.streaming.supervision import add_streaming_arguments, clear_stop_marker, run_until_stopped
 from spark_apps.streaming.kafka import kafka_format, read_stream
@@ -61,11 +59,23 @@ from spark_apps.streaming.metrics.transforms import (
     dead_letter_records,
     deduplicate_by_source,
     from_protobuf,
-    per_minute_aggregates,
 )
 
 AGGREGATES_TABLE = "metric_minute_aggregates"
 AGGREGATES_KEYS = ["window_start", "host", "metric_name"]
+AGGREGATES_SCHEMA = T.StructType([
+    T.StructField("window_start", T.TimestampNTZType()), T.StructField("host", T.StringType()),
+    T.StructField("metric_name", T.StringType()), T.StructField("count", T.LongType()),
+    T.StructField("sum", T.DoubleType()), T.StructField("min", T.DoubleType()),
+    T.StructField("max", T.DoubleType()), T.StructField("avg", T.DoubleType()),
+])
+# Which micro-batches' totals were added, per stream (query id): a replayed batch adds nothing.
+BATCHES_TABLE = "metric_minute_aggregates_batches"
+BATCHES_SCHEMA = T.StructType([T.StructField("stream_id", T.StringType()),
+                               T.StructField("batch_id", T.LongType())])
+BATCHES_KEYS = ["stream_id", "batch_id"]
+# Ledger rows kept per stream: Spark replays at most the last planned batch.
+BATCHES_KEPT = 1000
 CSV_SUBDIR = "streaming/metrics_csv"
 CSV_COLUMNS = ["host", "region", "event_time_ms", "event_time", "value",
                "source_topic", "source_partition", "source_offset", "metric_name"]
@@ -74,7 +84,7 @@ COMMIT_MARKER = "_SUCCESS"  # written by Hadoop's output committer when a write 
 APP_NAME = "metrics_protobuf_to_lake_and_mysql"
 # Rows per micro-batch when the caller does not say (see json_to_protobuf).
 DEFAULT_MAX_OFFSETS_PER_TRIGGER = 500_000
-# Columns of the lake query's rows that carry a dead letter (null on metric rows).
+# Columns of the query's rows that carry a dead letter (null on metric rows).
 _DEAD_KEY, _DEAD_VALUE = "dead_letter_key", "dead_letter_value"
 
 
@@ -102,7 +112,7 @@ def batch_id_of_folder(folder: str) -> int:
 
 
 def lake_rows(valid: DataFrame, dead_letters: DataFrame, watermark: str) -> DataFrame:
-    """One frame for the lake query: deduplicated metrics (CSV columns, dead-letter columns
+    """One frame for the query: deduplicated metrics (CSV columns, dead-letter columns
     null) and dead letters (``dead_letter_key``/``dead_letter_value`` as the Kafka record,
     CSV columns null). Dead letters bypass the dedup: they are not event-time data."""
     metrics = deduplicate_by_source(valid, watermark).select(*CSV_COLUMNS)
@@ -111,28 +121,51 @@ def lake_rows(valid: DataFrame, dead_letters: DataFrame, watermark: str) -> Data
     return metrics.unionByName(records, allowMissingColumns=True)
 
 
-def write_lake_batch(batch: DataFrame, batch_id: int, csv_root: str, bootstrap: str,
-                     dead_letter_topic: str) -> dict[str, int]:
-    """foreachBatch of the lake query: dead letters to Kafka, metrics to the batch's CSV
-    folder (skipped when a previous attempt of the batch committed it). Returns counts."""
+def batch_summary(batch: DataFrame) -> tuple[list[tuple], int, int]:
+    """One Spark job over a micro-batch of :func:`lake_rows`: (per-minute totals, number of
+    metrics, number of dead letters). Totals are tuples in :data:`AGGREGATES_SCHEMA` order
+    (window_start as a UTC wall-clock datetime, avg of the batch's rows)."""
+    is_dead = F.col(_DEAD_VALUE).isNotNull()
+    minute = F.date_trunc("minute", F.col("event_time")).cast("timestamp_ntz")
+    rows = (batch.groupBy(is_dead.alias("dead"), minute.alias("window_start"), "host", "metric_name")
+            .agg(F.count(F.lit(1)).alias("count"), F.sum("value").alias("sum"),
+                 F.min("value").alias("min"), F.max("value").alias("max"))
+            .collect())
+    totals, metrics, dead_letters = [], 0, 0
+    for row in rows:
+        if row["dead"]:
+            dead_letters += row["count"]
+            continue
+        metrics += row["count"]
+        totals.append((row["window_start"], row["host"], row["metric_name"], row["count"], row["sum"],
+                       row["min"], row["max"], row["sum"] / row["count"]))
+    return totals, metrics, dead_letters
+
+
+def write_batch(batch: DataFrame, batch_id: int, csv_root: str, bootstrap: str, dead_letter_topic: str,
+                db: ResultsDb | None, stream_id: str) -> dict[str, int]:
+    """foreachBatch of the query: dead letters to Kafka, metrics to the batch's CSV folder
+    (skipped when a previous attempt of the batch committed it), the batch's per-minute
+    totals added to MySQL (skipped when already added). ``db`` None: no MySQL write.
+    Returns counts."""
     spark = batch.sparkSession
     is_dead = F.col(_DEAD_VALUE).isNotNull()
-    batch = batch.persist()  # one evaluation of the stateful plan for both writes
+    batch = batch.persist()  # one evaluation of the stateful plan for all writes
     try:
-        counts = {"metrics": 0, "dead_letters": 0}
-        for dead, n in batch.groupBy(is_dead.alias("dead")).count().collect():
-            counts["dead_letters" if dead else "metrics"] = n
-        if counts["dead_letters"]:
+        totals, metrics, dead_letters = batch_summary(batch)
+        if dead_letters:
             (batch.where(is_dead).select(F.col(_DEAD_KEY).alias("key"), F.col(_DEAD_VALUE).alias("value"))
              .write.format(kafka_format(spark))
              .option("kafka.bootstrap.servers", bootstrap).option("topic", dead_letter_topic)
              .mode("append").save())
         folder = csv_batch_uri(csv_root, batch_id)
-        if counts["metrics"] and not lake.exists(spark, lake.join(folder, COMMIT_MARKER)):
+        if metrics and not lake.exists(spark, lake.join(folder, COMMIT_MARKER)):
             (batch.where(~is_dead).select(*CSV_COLUMNS)
              .write.mode("overwrite").option("header", "true").partitionBy("metric_name")
              .csv(folder))
-        return counts
+        if db is not None:
+            add_aggregates(db, stream_id, batch_id, totals)
+        return {"metrics": metrics, "dead_letters": dead_letters}
     finally:
         batch.unpersist()
 
@@ -140,19 +173,57 @@ def write_lake_batch(batch: DataFrame, batch_id: int, csv_root: str, bootstrap: 
 _tables_ready: set[tuple] = set()
 
 
-def upsert_aggregates(batch: DataFrame, db: ResultsDb) -> int:
-    """Upsert a batch of changed windows from the driver, in one transaction."""
-    # window_start as TIMESTAMP_NTZ: the UTC wall-clock time reaches MySQL DATETIME as is,
-    # whatever the time zone of the Python process (TIMESTAMP rows become local datetimes).
-    rows = batch.withColumn("window_start", F.col("window_start").cast("timestamp_ntz"))
-    table_key = (db.host, db.port, db.database, AGGREGATES_TABLE)
-    if table_key not in _tables_ready:
-        ensure_table(db, AGGREGATES_TABLE, rows.schema, AGGREGATES_KEYS)
-        _tables_ready.add(table_key)
-    return upsert_collected(rows, db, AGGREGATES_TABLE, AGGREGATES_KEYS)
+def _ensure_tables(db: ResultsDb) -> None:
+    key = (db.host, db.port, db.database)
+    if key not in _tables_ready:
+        ensure_table(db, AGGREGATES_TABLE, AGGREGATES_SCHEMA, AGGREGATES_KEYS)
+        ensure_table(db, BATCHES_TABLE, BATCHES_SCHEMA, BATCHES_KEYS)
+        _tables_ready.add(key)
 
 
-def start_queries(
+def _add_sql() -> str:
+    columns = [f.name for f in AGGREGATES_SCHEMA.fields]
+    names = ", ".join(f"`{c}`" for c in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    # avg first: it reads the old count and sum whether the server applies the
+    # assignments left to right (MySQL, MariaDB) or all at once.
+    return (f"INSERT INTO `{AGGREGATES_TABLE}` ({names}) VALUES ({marks}) ON DUPLICATE KEY UPDATE "
+            "`avg` = (`sum` + VALUES(`sum`)) / (`count` + VALUES(`count`)), "
+            "`count` = `count` + VALUES(`count`), `sum` = `sum` + VALUES(`sum`), "
+            "`min` = LEAST(`min`, VALUES(`min`)), `max` = GREATEST(`max`, VALUES(`max`))")
+
+
+def add_aggregates(db: ResultsDb, stream_id: str, batch_id: int, totals: list[tuple]) -> int:
+    """Add one micro-batch's per-minute totals to MySQL, once per (stream, batch): the batch
+    id goes into the ledger table in the same transaction, and a batch already there adds
+    nothing. Returns the number of windows added (0 for a replayed or empty batch)."""
+    if not totals:
+        return 0
+    _ensure_tables(db)
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            fresh = cur.execute(
+                f"INSERT IGNORE INTO `{BATCHES_TABLE}` (stream_id, batch_id) VALUES (%s, %s)",
+                (stream_id, int(batch_id)))
+            if not fresh:
+                conn.rollback()
+                return 0
+            cur.executemany(_add_sql(), totals)
+            cur.execute(f"DELETE FROM `{BATCHES_TABLE}` WHERE stream_id = %s AND batch_id < %s",
+                        (stream_id, int(batch_id) - BATCHES_KEPT))
+        conn.commit()
+        return len(totals)
+    finally:
+        conn.close()
+
+
+def stream_id_of(spark: SparkSession, checkpoint: str) -> str:
+    """The query id Spark keeps in the checkpoint's ``metadata`` file (new checkpoint, new id)."""
+    return json.loads(lake.read_text(spark, lake.join(checkpoint, "metadata")))["id"]
+
+
+def start_query(
     spark: SparkSession,
     bootstrap: str,
     lake_uri: str,
@@ -165,60 +236,36 @@ def start_queries(
     available_now: bool = False,
     max_offsets_per_trigger: int | None = None,
     starting_offsets: str = "earliest",
-) -> dict[str, StreamingQuery]:
-    """Start the lake and aggregates queries; returns them by name."""
+) -> StreamingQuery:
+    """Start job B's query (``startingOffsets`` only applies to a new checkpoint)."""
     options = {
         "startingOffsets": starting_offsets,
         "maxOffsetsPerTrigger": max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER,
     }
     trigger = {"availableNow": True} if available_now else {"processingTime": f"{trigger_seconds} seconds"}
-
-    def decoded():
-        return from_protobuf(read_stream(spark, bootstrap, source_topic, **options))
-
     csv_root = csv_uri(lake_uri)
-    valid, dead_letters = decoded()
-    lake_query = (
+    stream_ids: dict[str, str] = {}  # read once, at the first batch (Spark wrote it at start)
+
+    def write(batch: DataFrame, batch_id: int) -> None:
+        if "id" not in stream_ids:
+            stream_ids["id"] = stream_id_of(batch.sparkSession, checkpoint)
+        write_batch(batch, batch_id, csv_root, bootstrap, dead_letter_topic, db, stream_ids["id"])
+
+    valid, dead_letters = from_protobuf(read_stream(spark, bootstrap, source_topic, **options))
+    return (
         lake_rows(valid, dead_letters, watermark)
-        .writeStream.queryName(f"{APP_NAME}_lake")
+        .writeStream.queryName(APP_NAME)
         .outputMode("append")
-        .foreachBatch(lambda batch, batch_id: write_lake_batch(
-            batch, batch_id, csv_root, bootstrap, dead_letter_topic))
-        .option("checkpointLocation", lake.join(checkpoint, "lake"))
+        .foreachBatch(write)
+        .option("checkpointLocation", checkpoint)
         .trigger(**trigger)
         .start()
     )
-
-    valid, _ = decoded()
-    aggregates = per_minute_aggregates(deduplicate_by_source(valid, watermark), watermark=None)
-    aggregates_query = (
-        aggregates.writeStream.queryName(f"{APP_NAME}_aggregates")
-        .outputMode("update")
-        .foreachBatch(lambda batch, _batch_id: upsert_aggregates(batch, db))
-        .option("checkpointLocation", lake.join(checkpoint, "aggregates"))
-        .trigger(**trigger)
-        .start()
-    )
-    return {"lake": lake_query, "aggregates": aggregates_query}
-
-
-def await_queries(spark: SparkSession, queries: dict[str, StreamingQuery], available_now: bool) -> None:
-    """Wait for all queries (availableNow) or until one fails (continuous), then fail loudly."""
-    if available_now:
-        for query in queries.values():
-            query.awaitTermination()  # raises StreamingQueryException on failure
-        return
-    try:
-        spark.streams.awaitAnyTermination()  # a continuous query only ends by failing
-    finally:
-        for query in queries.values():
-            if query.isActive:
-                query.stop()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Protobuf server metrics -> lake CSV + MySQL aggregates")
-    add_streaming_arguments(parser, trigger_seconds=30)  # --checkpoint: one folder per query below it
+    add_streaming_arguments(parser, trigger_seconds=30)
     parser.add_argument("--source-topic", default="metric-protobuf")
     parser.add_argument("--dead-letter-topic", default="metric-dead-letter")
     parser.add_argument("--lake", required=True, help="lake root URI; CSV goes to <lake>/" + CSV_SUBDIR)
@@ -231,15 +278,15 @@ def main(argv: list[str] | None = None) -> None:
     spark = get_spark(APP_NAME)
     if args.status_uri:
         clear_stop_marker(spark, args.status_uri)
-    queries = start_queries(
+    query = start_query(
         spark, args.bootstrap, args.lake, args.checkpoint, ResultsDb.from_env(),
         args.source_topic, args.dead_letter_topic, args.watermark, args.trigger_seconds,
         args.available_now, args.max_offsets_per_trigger, args.starting_offsets,
     )
     if args.status_uri:
-        run_until_stopped(spark, list(queries.values()), args.status_uri)
+        run_until_stopped(spark, [query], args.status_uri)
     else:
-        await_queries(spark, queries, args.available_now)
+        query.awaitTermination()  # raises StreamingQueryException if the query failed
 
 
 if __name__ == "__main__":

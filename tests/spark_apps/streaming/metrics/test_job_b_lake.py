@@ -1,4 +1,4 @@
-"""Job B's lake query helpers on tiny static frames (no broker, no MySQL)."""
+"""Job B's helpers on tiny static frames (no broker; MySQL only for the aggregates)."""
 from __future__ import annotations
 
 import pytest
@@ -56,14 +56,14 @@ def test_a_committed_batch_is_written_once_and_read_back(spark, tmp_path):
     first = job_b.lake_rows(metric_rows(spark, [("server1", "memory_usage_gb", T0, 7.0, 0),
                                                 ("server1", "response_time_ms", T0, 30.0, 1)]),
                             empty_dead, "2 minutes")
-    assert job_b.write_lake_batch(first, 0, csv_root, "unused:9092", "dlq") == {"metrics": 2, "dead_letters": 0}
+    assert job_b.write_batch(first, 0, csv_root, "unused:9092", "dlq", None, "") == {"metrics": 2, "dead_letters": 0}
     # A replay of batch 0 (whatever it holds) does not write the committed folder again.
     replay = job_b.lake_rows(metric_rows(spark, [("server9", "memory_usage_gb", T0, 1.0, 0)]),
                              empty_dead, "2 minutes")
-    job_b.write_lake_batch(replay, 0, csv_root, "unused:9092", "dlq")
+    job_b.write_batch(replay, 0, csv_root, "unused:9092", "dlq", None, "")
     second = job_b.lake_rows(metric_rows(spark, [("server2", "memory_usage_gb", T0, 2.0, 2)]),
                              empty_dead, "2 minutes")
-    job_b.write_lake_batch(second, 1, csv_root, "unused:9092", "dlq")
+    job_b.write_batch(second, 1, csv_root, "unused:9092", "dlq", None, "")
     # A batch that crashed before its commit marker: files but no _SUCCESS, not read.
     partial = tmp_path / "lake" / "streaming" / "metrics_csv" / "batch_id=2" / "metric_name=memory_usage_gb"
     partial.mkdir(parents=True)
@@ -85,25 +85,45 @@ def test_reading_a_lake_without_committed_batches_gives_no_rows(spark, tmp_path)
     assert "metric_name" in rows.columns
 
 
-def test_upsert_aggregates_from_the_driver_is_idempotent(spark, fresh_results_db):
+def test_batch_summary_gives_per_minute_totals_and_counts(spark):
     from datetime import datetime
 
-    schema = ("window_start timestamp, host string, metric_name string, count bigint, sum double, "
-              "min double, max double, avg double")
-    w = datetime(2024, 6, 20, 9, 47)  # session time zone is UTC in the tests
-    first = spark.createDataFrame([(w, "server1", "memory_usage_gb", 2, 9.0, 2.0, 7.0, 4.5),
-                                   (w, "server2", "memory_usage_gb", 1, 3.0, 3.0, 3.0, 3.0)], schema)
-    assert job_b.upsert_aggregates(first, fresh_results_db) == 2
-    assert job_b.upsert_aggregates(first, fresh_results_db) == 2  # a replayed batch
-    # A later batch carries server1's window with its new totals (update mode).
-    later = spark.createDataFrame([(w, "server1", "memory_usage_gb", 3, 10.0, 1.0, 7.0, 10 / 3)], schema)
-    job_b.upsert_aggregates(later, fresh_results_db)
-    assert job_b.upsert_aggregates(spark.createDataFrame([], schema), fresh_results_db) == 0
+    batch = job_b.lake_rows(
+        metric_rows(spark, [("server1", "memory_usage_gb", T0, 7.0, 0),
+                            ("server1", "memory_usage_gb", T0 + 59_000, 2.0, 1),
+                            ("server1", "memory_usage_gb", T0 + 60_000, 4.0, 2),
+                            ("server2", "cpu_usage", T0, 5.0, 3)]),
+        spark.createDataFrame([("invalid_metric:host", "metric-protobuf", 0, 5, b"x")], DEAD_SCHEMA),
+        "2 minutes")
+    totals, metrics, dead_letters = job_b.batch_summary(batch)
+    w = datetime(2024, 6, 20, 9, 47)  # T0's minute, UTC
+    assert (metrics, dead_letters) == (4, 1)
+    assert sorted(totals) == sorted([
+        (w, "server1", "memory_usage_gb", 2, 9.0, 2.0, 7.0, 4.5),
+        (datetime(2024, 6, 20, 9, 48), "server1", "memory_usage_gb", 1, 4.0, 4.0, 4.0, 4.0),
+        (w, "server2", "cpu_usage", 1, 5.0, 5.0, 5.0, 5.0),
+    ])
+
+
+def test_aggregates_are_added_once_per_batch(fresh_results_db):
+    from datetime import datetime
+
+    w = datetime(2024, 6, 20, 9, 47)
+    first = [(w, "server1", "memory_usage_gb", 2, 9.0, 2.0, 7.0, 4.5),
+             (w, "server2", "memory_usage_gb", 1, 3.0, 3.0, 3.0, 3.0)]
+    assert job_b.add_aggregates(fresh_results_db, "stream-1", 0, first) == 2
+    assert job_b.add_aggregates(fresh_results_db, "stream-1", 0, first) == 0  # a replayed batch
+    # A later batch adds to server1's window.
+    later = [(w, "server1", "memory_usage_gb", 1, 1.0, 1.0, 1.0, 1.0)]
+    assert job_b.add_aggregates(fresh_results_db, "stream-1", 1, later) == 1
+    assert job_b.add_aggregates(fresh_results_db, "stream-1", 2, []) == 0
     conn = fresh_results_db.connect()
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT window_start, host, `count`, `sum` FROM metric_minute_aggregates ORDER BY host")
-            assert list(cur.fetchall()) == [(w, "server1", 3, 10.0), (w, "server2", 1, 3.0)]
+            cur.execute("SELECT window_start, host, `count`, `sum`, `min`, `max`, `avg` "
+                        "FROM metric_minute_aggregates ORDER BY host")
+            assert list(cur.fetchall()) == [(w, "server1", 3, 10.0, 1.0, 7.0, 10 / 3),
+                                            (w, "server2", 1, 3.0, 3.0, 3.0, 3.0)]
     finally:
         conn.close()
 
