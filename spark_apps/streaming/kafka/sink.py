@@ -241,3 +241,17 @@ class KafkaBatchWriter(DataSourceArrowWriter):
 
     def abort(self, messages: List[Optional[WriterCommitMessage]]) -> None:
         _log_commit(messages, "aborted batch write (already written, not revoked)")
+
+
+class KafkaArrowBatchWriter:
+    """Writes (key, value) Arrow batches to ``options["topic"]`` from inside a task, with
+    the sink's shared idempotent producer; raises :class:`KafkaDeliveryError` unless every
+    record was acknowledged. Picklable (built on the driver, called on executors), for a
+    task that must publish a side output (e.g. dead letters of a decoder) before it ends."""
+
+    def __init__(self, options: Mapping[str, str]):
+        schema = StructType().add("key", BinaryType()).add("value", BinaryType())
+        self.config = _KafkaWriteConfig(options, schema)
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> KafkaWriteCommitMessage:
+        return write_batches_to_kafka(batches, self.config)

@@ -342,3 +342,60 @@ def map_batches(function):
         for batch in batches:
             yield function(batch)
     return apply
+
+
+# --- Dead letters of the Protobuf decoder, written by the decoding task -------------
+
+METRIC_PROTOBUF_SCHEMA = pa.schema([*_METRIC_FIELDS, *_SOURCE_FIELDS])  # valid rows only
+
+
+def dead_letter_record(reason: str, topic: str, partition: int, offset: int,
+                       raw: bytes | None) -> tuple[bytes, bytes]:
+    """(key, value) of a dead letter, in the format of ``transforms.dead_letter_records``:
+    key ``topic:partition:offset``; value JSON with the reason, the coordinates and the raw
+    bytes as text (when valid UTF-8) and as base64 (null fields left out, like to_json)."""
+    import base64
+
+    body = {"reason": reason, "source_topic": topic, "source_partition": partition, "source_offset": offset}
+    if raw is not None:
+        try:
+            body["raw_value_text"] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        body["raw_value_base64"] = base64.b64encode(raw).decode("ascii")
+    key = f"{topic}:{partition}:{offset}".encode()
+    return key, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _dead_letter_batch(decoded: pa.RecordBatch) -> pa.RecordBatch:
+    """Kafka records (key, value) of the rows of a :data:`DECODED_PROTOBUF_SCHEMA` batch."""
+    records = [dead_letter_record(*row) for row in zip(
+        *(decoded.column(name).to_pylist()
+          for name in ("reason", "kafka_topic", "kafka_partition", "kafka_offset", "raw_value")))]
+    return pa.RecordBatch.from_arrays(
+        [pa.array([k for k, _ in records], pa.binary()), pa.array([v for _, v in records], pa.binary())],
+        names=["key", "value"])
+
+
+def decode_protobuf_sending_dead_letters(write_dead_letters):
+    """A ``mapInArrow`` function: valid metrics (:data:`METRIC_PROTOBUF_SCHEMA`) of Protobuf
+    Kafka records; the records that are not valid metrics (:func:`metric_protobuf_batch`'s
+    reasons) are handed, as Kafka (key, value) Arrow batches, to
+    ``write_dead_letters(batches)`` once the task's input is decoded, which must raise
+    unless every one was delivered (the task then fails and is retried)."""
+    import pyarrow.compute as pc
+
+    names = METRIC_PROTOBUF_SCHEMA.names
+
+    def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        dead = []
+        for batch in batches:
+            decoded = metric_protobuf_batch(batch)
+            valid = pc.is_null(decoded.column("reason"))
+            if decoded.num_rows and pc.any(pc.invert(valid)).as_py():
+                dead.append(_dead_letter_batch(decoded.filter(pc.invert(valid))))
+                decoded = decoded.filter(valid)
+            yield pa.RecordBatch.from_arrays([decoded.column(n) for n in names], schema=METRIC_PROTOBUF_SCHEMA)
+        if dead:
+            write_dead_letters(iter(dead))
+    return apply

@@ -4,21 +4,25 @@
         --bootstrap broker:9092 --lake s3://lake --checkpoint s3://lake/checkpoints/metrics/protobuf_to_lake
 
 One query over ``--source-topic`` (checkpoint ``--checkpoint``): each micro-batch is read
-and decoded once; the valid metrics, deduplicated on their JSON source coordinates, and
-the dead letters (records that do not decode as a valid ``Metric``) reach one foreachBatch
-(:func:`write_batch`), which makes three idempotent writes:
+and decoded once (:func:`transforms.from_protobuf_sending_dead_letters`):
 
-* dead letters go as JSON to ``--dead-letter-topic`` (at-least-once, like every
-  non-transactional Kafka sink);
-* metrics are written as CSV to ``<lake>/streaming/metrics_csv/batch_id=<id>/metric_name=<name>/``.
-  A batch folder counts once it holds ``_SUCCESS`` (written by the output committer
-  after all its files): readers (:func:`committed_csv_folders`) only read such folders,
-  a replayed batch whose folder is complete is not written again, and an incomplete
-  one (crash during the write) is overwritten;
-* the batch's per-minute totals per host and metric (window_start, count, sum, min, max)
-  are *added* to ``metric_minute_aggregates`` in one MySQL transaction that also records
-  the batch id in ``metric_minute_aggregates_batches`` (keyed by the query id Spark keeps
-  in the checkpoint): a replayed batch finds its id there and adds nothing.
+* records that do not decode as a valid ``Metric`` are dead letters, published as JSON to
+  ``--dead-letter-topic`` by the decoding task itself before it ends, so before the batch
+  can commit (at-least-once, like every non-transactional Kafka sink); routing them
+  through the query instead would need a second read and decode of the batch, since the
+  valid metrics go through a stateful dedup that dead letters must bypass;
+* the valid metrics, deduplicated on their JSON source coordinates, reach one
+  foreachBatch (:func:`write_batch`), which makes two idempotent writes:
+
+  - CSV to ``<lake>/streaming/metrics_csv/batch_id=<id>/metric_name=<name>/``. A batch
+    folder counts once it holds ``_SUCCESS`` (written by the output committer after all
+    its files): readers (:func:`committed_csv_folders`) only read such folders, a
+    replayed batch whose folder is complete is not written again, and an incomplete one
+    (crash during the write) is overwritten;
+  - the batch's per-minute totals per host and metric (window_start, count, sum, min,
+    max) are *added* to ``metric_minute_aggregates`` in one MySQL transaction that also
+    records the batch id in ``metric_minute_aggregates_batches`` (keyed by the query id
+    Spark keeps in the checkpoint): a replayed batch finds its id there and adds nothing.
 
 Replays are exact: the checkpoint replays a batch with the same offsets and the same dedup
 state, so a replayed batch has the same rows, and each write above is skipped or repeated
@@ -53,12 +57,12 @@ from spark_apps.common import lake
 from spark_apps.common.mysql import ResultsDb, ensure_table
 from spark_apps.common.session import get_spark
 from spark_apps.streaming.supervision import add_streaming_arguments, clear_stop_marker, run_until_stopped
-from spark_apps.streaming.kafka import kafka_format, read_stream
+from spark_apps.streaming.kafka import read_stream
+from spark_apps.streaming.kafka.sink import KafkaArrowBatchWriter
 from spark_apps.streaming.metrics.transforms import (
     DEFAULT_WATERMARK,
-    dead_letter_records,
     deduplicate_by_source,
-    from_protobuf,
+    from_protobuf_sending_dead_letters,
 )
 
 AGGREGATES_TABLE = "metric_minute_aggregates"
@@ -84,8 +88,6 @@ COMMIT_MARKER = "_SUCCESS"  # written by Hadoop's output committer when a write 
 APP_NAME = "metrics_protobuf_to_lake_and_mysql"
 # Rows per micro-batch when the caller does not say (see json_to_protobuf).
 DEFAULT_MAX_OFFSETS_PER_TRIGGER = 500_000
-# Columns of the query's rows that carry a dead letter (null on metric rows).
-_DEAD_KEY, _DEAD_VALUE = "dead_letter_key", "dead_letter_value"
 
 
 def csv_uri(lake_uri: str) -> str:
@@ -111,61 +113,40 @@ def batch_id_of_folder(folder: str) -> int:
     return int(name[len(BATCH_FOLDER_PREFIX):])
 
 
-def lake_rows(valid: DataFrame, dead_letters: DataFrame, watermark: str) -> DataFrame:
-    """One frame for the query: deduplicated metrics (CSV columns, dead-letter columns
-    null) and dead letters (``dead_letter_key``/``dead_letter_value`` as the Kafka record,
-    CSV columns null). Dead letters bypass the dedup: they are not event-time data."""
-    metrics = deduplicate_by_source(valid, watermark).select(*CSV_COLUMNS)
-    records = dead_letter_records(dead_letters).select(
-        F.col("key").alias(_DEAD_KEY), F.col("value").alias(_DEAD_VALUE))
-    return metrics.unionByName(records, allowMissingColumns=True)
+def metric_rows(valid: DataFrame, watermark: str) -> DataFrame:
+    """The query's rows: valid metrics deduplicated on their source coordinates, CSV columns."""
+    return deduplicate_by_source(valid, watermark).select(*CSV_COLUMNS)
 
 
-def batch_summary(batch: DataFrame) -> tuple[list[tuple], int, int]:
-    """One Spark job over a micro-batch of :func:`lake_rows`: (per-minute totals, number of
-    metrics, number of dead letters). Totals are tuples in :data:`AGGREGATES_SCHEMA` order
-    (window_start as a UTC wall-clock datetime, avg of the batch's rows)."""
-    is_dead = F.col(_DEAD_VALUE).isNotNull()
+def batch_summary(batch: DataFrame) -> tuple[list[tuple], int]:
+    """One Spark job over a micro-batch of :func:`metric_rows`: (per-minute totals, number of
+    metrics). Totals are tuples in :data:`AGGREGATES_SCHEMA` order (window_start as a UTC
+    wall-clock datetime, avg of the batch's rows)."""
     minute = F.date_trunc("minute", F.col("event_time")).cast("timestamp_ntz")
-    rows = (batch.groupBy(is_dead.alias("dead"), minute.alias("window_start"), "host", "metric_name")
+    rows = (batch.groupBy(minute.alias("window_start"), "host", "metric_name")
             .agg(F.count(F.lit(1)).alias("count"), F.sum("value").alias("sum"),
                  F.min("value").alias("min"), F.max("value").alias("max"))
             .collect())
-    totals, metrics, dead_letters = [], 0, 0
-    for row in rows:
-        if row["dead"]:
-            dead_letters += row["count"]
-            continue
-        metrics += row["count"]
-        totals.append((row["window_start"], row["host"], row["metric_name"], row["count"], row["sum"],
-                       row["min"], row["max"], row["sum"] / row["count"]))
-    return totals, metrics, dead_letters
+    totals = [(r["window_start"], r["host"], r["metric_name"], r["count"], r["sum"], r["min"], r["max"],
+               r["sum"] / r["count"]) for r in rows]
+    return totals, sum(r["count"] for r in rows)
 
 
-def write_batch(batch: DataFrame, batch_id: int, csv_root: str, bootstrap: str, dead_letter_topic: str,
-                db: ResultsDb | None, stream_id: str) -> dict[str, int]:
-    """foreachBatch of the query: dead letters to Kafka, metrics to the batch's CSV folder
-    (skipped when a previous attempt of the batch committed it), the batch's per-minute
-    totals added to MySQL (skipped when already added). ``db`` None: no MySQL write.
-    Returns counts."""
+def write_batch(batch: DataFrame, batch_id: int, csv_root: str, db: ResultsDb | None,
+                stream_id: str) -> int:
+    """foreachBatch of the query: metrics to the batch's CSV folder (skipped when a previous
+    attempt of the batch committed it), the batch's per-minute totals added to MySQL
+    (skipped when already added; ``db`` None: no MySQL write). Returns the batch's metrics."""
     spark = batch.sparkSession
-    is_dead = F.col(_DEAD_VALUE).isNotNull()
-    batch = batch.persist()  # one evaluation of the stateful plan for all writes
+    batch = batch.persist()  # one evaluation of the stateful plan for both writes
     try:
-        totals, metrics, dead_letters = batch_summary(batch)
-        if dead_letters:
-            (batch.where(is_dead).select(F.col(_DEAD_KEY).alias("key"), F.col(_DEAD_VALUE).alias("value"))
-             .write.format(kafka_format(spark))
-             .option("kafka.bootstrap.servers", bootstrap).option("topic", dead_letter_topic)
-             .mode("append").save())
+        totals, metrics = batch_summary(batch)
         folder = csv_batch_uri(csv_root, batch_id)
         if metrics and not lake.exists(spark, lake.join(folder, COMMIT_MARKER)):
-            (batch.where(~is_dead).select(*CSV_COLUMNS)
-             .write.mode("overwrite").option("header", "true").partitionBy("metric_name")
-             .csv(folder))
+            batch.write.mode("overwrite").option("header", "true").partitionBy("metric_name").csv(folder)
         if db is not None:
             add_aggregates(db, stream_id, batch_id, totals)
-        return {"metrics": metrics, "dead_letters": dead_letters}
+        return metrics
     finally:
         batch.unpersist()
 
@@ -249,11 +230,12 @@ def start_query(
     def write(batch: DataFrame, batch_id: int) -> None:
         if "id" not in stream_ids:
             stream_ids["id"] = stream_id_of(batch.sparkSession, checkpoint)
-        write_batch(batch, batch_id, csv_root, bootstrap, dead_letter_topic, db, stream_ids["id"])
+        write_batch(batch, batch_id, csv_root, db, stream_ids["id"])
 
-    valid, dead_letters = from_protobuf(read_stream(spark, bootstrap, source_topic, **options))
+    dead_letters = KafkaArrowBatchWriter({"kafka.bootstrap.servers": bootstrap, "topic": dead_letter_topic})
+    valid = from_protobuf_sending_dead_letters(read_stream(spark, bootstrap, source_topic, **options), dead_letters)
     return (
-        lake_rows(valid, dead_letters, watermark)
+        metric_rows(valid, watermark)
         .writeStream.queryName(APP_NAME)
         .outputMode("append")
         .foreachBatch(write)

@@ -32,6 +32,7 @@ DEDUP_KEYS = ["source_topic", "source_partition", "source_offset", "event_time"]
 _CHECKED_JSON = from_arrow_schema(codec.CHECKED_JSON_SCHEMA)
 _ENCODED_JSON = from_arrow_schema(codec.ENCODED_JSON_SCHEMA)
 _DECODED_PROTOBUF = from_arrow_schema(codec.DECODED_PROTOBUF_SCHEMA)
+_METRIC_PROTOBUF = from_arrow_schema(codec.METRIC_PROTOBUF_SCHEMA)
 
 
 def kafka_columns(kafka_df: DataFrame) -> DataFrame:
@@ -147,6 +148,23 @@ def from_protobuf(kafka_df: DataFrame) -> tuple[DataFrame, DataFrame]:
         "raw_value",
     )
     return valid, dead_letters
+
+
+def from_protobuf_sending_dead_letters(kafka_df: DataFrame, write_dead_letters) -> DataFrame:
+    """Valid metrics of Protobuf ``Metric`` records (as :func:`from_protobuf`'s first frame);
+    the dead letters (same reasons, same record format as :func:`dead_letter_records`) are
+    published by the decoding task itself through ``write_dead_letters`` (e.g. a
+    ``kafka.sink.KafkaArrowBatchWriter``), before the task ends, so before its micro-batch
+    can commit: at-least-once, like any Kafka sink. One read and one decode of the
+    records, where :func:`from_protobuf`'s two frames, used together, read and decode twice.
+    """
+    valid = kafka_columns(kafka_df).mapInArrow(
+        codec.decode_protobuf_sending_dead_letters(write_dead_letters), _METRIC_PROTOBUF)
+    return valid.select(
+        "host", "metric_name", "region", "event_time_ms",
+        F.timestamp_millis("event_time_ms").alias("event_time"),
+        "value", "source_topic", "source_partition", "source_offset",
+    )
 
 
 # --- Aggregates ---------------------------------------------------------------------

@@ -9,8 +9,6 @@ from tests.spark_apps.streaming.metrics.test_transforms import T0, metric_rows
 
 pytestmark = pytest.mark.spark
 
-DEAD_SCHEMA = "reason string, source_topic string, source_partition int, source_offset bigint, raw_value binary"
-
 
 def test_batch_folder_names_round_trip():
     assert job_b.csv_batch_uri("file:///lake/streaming/metrics_csv", 12) == \
@@ -33,37 +31,28 @@ def test_only_folders_with_a_commit_marker_count(spark, tmp_path):
     assert job_b.committed_csv_folders(spark, (tmp_path / "nothing").as_uri()) == []
 
 
-def test_lake_rows_deduplicate_metrics_and_keep_every_dead_letter(spark):
+def test_metric_rows_are_deduplicated_on_source_coordinates(spark):
     valid = metric_rows(spark, [
         ("server1", "memory_usage_gb", T0, 7.0, 0),
         ("server1", "memory_usage_gb", T0, 7.0, 0),  # republished by job A
         ("server2", "memory_usage_gb", T0, 2.0, 1),
     ])
-    dead = spark.createDataFrame([("invalid_metric:host", "metric-protobuf", 0, 5, b"x"),
-                                  ("invalid_metric:host", "metric-protobuf", 0, 6, b"x")], DEAD_SCHEMA)
-    rows = job_b.lake_rows(valid, dead, "2 minutes").collect()
-    metrics = sorted((r.host, r.source_offset) for r in rows if r.dead_letter_value is None)
-    dead_keys = sorted(r.dead_letter_key for r in rows if r.dead_letter_value is not None)
-    assert metrics == [("server1", 0), ("server2", 1)]
-    assert dead_keys == [b"metric-protobuf:0:5", b"metric-protobuf:0:6"]
-    assert all(r.host is None for r in rows if r.dead_letter_value is not None)
+    rows = job_b.metric_rows(valid, "2 minutes").collect()
+    assert sorted((r.host, r.source_offset) for r in rows) == [("server1", 0), ("server2", 1)]
+    assert rows[0].asDict().keys() == set(job_b.CSV_COLUMNS)
 
 
 def test_a_committed_batch_is_written_once_and_read_back(spark, tmp_path):
     lake_uri = (tmp_path / "lake").as_uri()
     csv_root = job_b.csv_uri(lake_uri)
-    empty_dead = spark.createDataFrame([], DEAD_SCHEMA)
-    first = job_b.lake_rows(metric_rows(spark, [("server1", "memory_usage_gb", T0, 7.0, 0),
-                                                ("server1", "response_time_ms", T0, 30.0, 1)]),
-                            empty_dead, "2 minutes")
-    assert job_b.write_batch(first, 0, csv_root, "unused:9092", "dlq", None, "") == {"metrics": 2, "dead_letters": 0}
+    first = job_b.metric_rows(metric_rows(spark, [("server1", "memory_usage_gb", T0, 7.0, 0),
+                                                  ("server1", "response_time_ms", T0, 30.0, 1)]), "2 minutes")
+    assert job_b.write_batch(first, 0, csv_root, None, "") == 2
     # A replay of batch 0 (whatever it holds) does not write the committed folder again.
-    replay = job_b.lake_rows(metric_rows(spark, [("server9", "memory_usage_gb", T0, 1.0, 0)]),
-                             empty_dead, "2 minutes")
-    job_b.write_batch(replay, 0, csv_root, "unused:9092", "dlq", None, "")
-    second = job_b.lake_rows(metric_rows(spark, [("server2", "memory_usage_gb", T0, 2.0, 2)]),
-                             empty_dead, "2 minutes")
-    job_b.write_batch(second, 1, csv_root, "unused:9092", "dlq", None, "")
+    replay = job_b.metric_rows(metric_rows(spark, [("server9", "memory_usage_gb", T0, 1.0, 0)]), "2 minutes")
+    job_b.write_batch(replay, 0, csv_root, None, "")
+    second = job_b.metric_rows(metric_rows(spark, [("server2", "memory_usage_gb", T0, 2.0, 2)]), "2 minutes")
+    job_b.write_batch(second, 1, csv_root, None, "")
     # A batch that crashed before its commit marker: files but no _SUCCESS, not read.
     partial = tmp_path / "lake" / "streaming" / "metrics_csv" / "batch_id=2" / "metric_name=memory_usage_gb"
     partial.mkdir(parents=True)
@@ -88,16 +77,15 @@ def test_reading_a_lake_without_committed_batches_gives_no_rows(spark, tmp_path)
 def test_batch_summary_gives_per_minute_totals_and_counts(spark):
     from datetime import datetime
 
-    batch = job_b.lake_rows(
+    batch = job_b.metric_rows(
         metric_rows(spark, [("server1", "memory_usage_gb", T0, 7.0, 0),
                             ("server1", "memory_usage_gb", T0 + 59_000, 2.0, 1),
                             ("server1", "memory_usage_gb", T0 + 60_000, 4.0, 2),
                             ("server2", "cpu_usage", T0, 5.0, 3)]),
-        spark.createDataFrame([("invalid_metric:host", "metric-protobuf", 0, 5, b"x")], DEAD_SCHEMA),
         "2 minutes")
-    totals, metrics, dead_letters = job_b.batch_summary(batch)
+    totals, metrics = job_b.batch_summary(batch)
     w = datetime(2024, 6, 20, 9, 47)  # T0's minute, UTC
-    assert (metrics, dead_letters) == (4, 1)
+    assert metrics == 4
     assert sorted(totals) == sorted([
         (w, "server1", "memory_usage_gb", 2, 9.0, 2.0, 7.0, 4.5),
         (datetime(2024, 6, 20, 9, 48), "server1", "memory_usage_gb", 1, 4.0, 4.0, 4.0, 4.0),

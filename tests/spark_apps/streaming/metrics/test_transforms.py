@@ -192,3 +192,28 @@ def test_a_batch_of_only_undecodable_records_still_decodes_to_dead_letters(spark
     valid, dead = transforms.from_protobuf(kafka_frame(spark, [b"\x0a\xffnot protobuf"], topic="metric-protobuf"))
     assert valid.count() == 0
     assert [r.reason.split(":")[0] for r in dead.collect()] == ["undecodable_protobuf"]
+
+
+def test_decoding_task_sends_the_same_dead_letters_as_from_protobuf(spark):
+    import json
+
+    import pyarrow as pa
+
+    from spark_apps.streaming.metrics import codec
+    from spark_apps.streaming.metrics.metric_pb2 import Metric
+
+    good = Metric(host="server1", metric_name="response_time_ms", region="eu-west-1", event_time_ms=T0,
+                  value=3.0, source_topic="metric-message", source_partition=1, source_offset=9).SerializeToString()
+    payloads = [b'{"host": "server1"}', good, None, b"\x0a\xff\xfe"]  # last: not UTF-8 either
+    frame = kafka_frame(spark, payloads, topic="metric-protobuf")
+    _, dead = transforms.from_protobuf(frame)
+    expected = {bytes(r.key): json.loads(bytes(r.value)) for r in transforms.dead_letter_records(dead).collect()}
+
+    sent = []
+    decode = codec.decode_protobuf_sending_dead_letters(lambda batches: sent.extend(batches))
+    arrow = transforms.kafka_columns(frame).toArrow().to_batches()
+    valid = pa.Table.from_batches(list(decode(iter(arrow))), schema=codec.METRIC_PROTOBUF_SCHEMA)
+    assert valid.column("source_offset").to_pylist() == [9]
+    got = {k: json.loads(v) for batch in sent
+           for k, v in zip(batch.column("key").to_pylist(), batch.column("value").to_pylist())}
+    assert got == expected and len(got) == 3
