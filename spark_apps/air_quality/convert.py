@@ -2,7 +2,10 @@
 
 Output layout: ``<parquet_uri>/station=<name>/month=yyyy-MM/part-*.parquet`` with
 PARQUET_SCHEMA, plus quarantine rows (source_file, line_number, line, reason) as
-JSON lines under ``<quarantine_uri>/rows`` and a ``_summary.json`` with the counts.
+JSON lines under ``<quarantine_uri>/rows``, the rows left out as duplicates of a
+station-hour (source_file, line_number, reason) under ``<quarantine_uri>/duplicates``
+(see :func:`superseded_duplicates`), and a ``_summary.json`` with the counts.
+Duplicates are not bad rows: they do not count towards ``max_bad_share``.
 
 Overwrite policy: the whole dataset is overwritten on every run, not dynamically
 per partition. The raw zone keeps every landed export, so the Parquet dataset is a
@@ -19,7 +22,7 @@ import logging
 from dataclasses import asdict, dataclass
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_apps.air_quality.reader import (
@@ -48,11 +51,44 @@ class ConvertResult:
     bad_rows: int
     blank_lines: int
     quarantine_uri: str
+    duplicate_rows: int = 0  # good rows superseded by another row of the same station-hour
 
     @property
     def bad_share(self) -> float:
         total = self.good_rows + self.bad_rows
         return self.bad_rows / total if total else 0.0
+
+
+DUPLICATE_KEY = ["station", "from_ts"]
+
+
+def superseded_duplicates(rows: DataFrame) -> DataFrame:
+    """Good rows whose station-hour appears again later: (source_file, line_number, reason).
+
+    CPCB exports cover whatever date range the user picked, so two landed exports of a
+    station may overlap. Each station-hour is kept once, from the file that sorts last
+    (then its last line): a re-downloaded, later export supersedes the earlier one. The
+    superseded rows are listed, not lost (the raw zone keeps their files).
+    """
+    good = rows.where(F.col("reason").isNull() & ~F.col("blank") & ~F.col("preamble"))
+    kept = (
+        good.groupBy(*DUPLICATE_KEY)
+        .agg(F.count(F.lit(1)).alias("copies"), F.max(F.struct("source_file", "line_number")).alias("kept"))
+        .where(F.col("copies") > 1)
+    )
+    return (
+        good.join(kept, DUPLICATE_KEY)
+        .where(F.struct("source_file", "line_number") != F.col("kept"))
+        .select(
+            "source_file",
+            "line_number",
+            F.format_string(
+                "duplicate station-hour %s %s: kept %s line %d",
+                F.col("station"), F.date_format("from_ts", "yyyy-MM-dd HH:mm"),
+                F.col("kept.source_file"), F.col("kept.line_number"),
+            ).alias("reason"),
+        )
+    )
 
 
 def convert(
@@ -71,7 +107,7 @@ def convert(
 
 
 def _convert(
-    spark: SparkSession, raw_uri: str, plans: list, parquet_uri: str, quarantine_uri: str, max_bad_share: float
+    spark: SparkSession, raw_uri: str, plans: list[FilePlan], parquet_uri: str, quarantine_uri: str, max_bad_share: float
 ) -> ConvertResult:
     parsed = parse_raw(spark, raw_uri, plans)
     # Counted, quarantined and written from one parse of the input. The raw text is
@@ -79,6 +115,7 @@ def _convert(
     # the heap, so that the write's sort has the memory.
     rows = parsed.rows.withColumn("line", F.when(F.col("reason").isNotNull(), F.col("line")))
     rows = rows.persist(StorageLevel.DISK_ONLY)
+    duplicates = None
     try:
         status = (
             F.when(F.col("preamble"), "preamble")
@@ -96,12 +133,17 @@ def _convert(
             lines, last = lines_per_file.get(r["source_file"], (0, 0))
             lines_per_file[r["source_file"]] = (lines + r["count"], max(last, r["last_line"]))
         check_line_numbers(lines_per_file)
+        # Usually none: one aggregation over the keys. Listed (few rows) before the
+        # Parquet write, which then leaves them out.
+        duplicates = superseded_duplicates(rows).persist(StorageLevel.DISK_ONLY)
+        duplicate_rows = duplicates.count()
         result = ConvertResult(
             files=len(plans),
-            good_rows=counts.get("good", 0),
+            good_rows=counts.get("good", 0) - duplicate_rows,
             bad_rows=counts.get("bad", 0),
             blank_lines=counts.get("blank", 0),
             quarantine_uri=quarantine_uri,
+            duplicate_rows=duplicate_rows,
         )
         # Quarantine first and always, so bad rows are kept even when the run fails.
         (
@@ -113,14 +155,22 @@ def _convert(
             .write.mode("overwrite")
             .json(lake.join(quarantine_uri, "rows"))
         )
+        (
+            duplicates.repartition(1)
+            .sortWithinPartitions("source_file", "line_number")
+            .write.mode("overwrite")
+            .json(lake.join(quarantine_uri, "duplicates"))
+        )
         lake.write_text(
             spark,
             lake.join(quarantine_uri, "_summary.json"),
             json.dumps({**asdict(result), "bad_share": result.bad_share, "raw_uri": raw_uri}, indent=2),
         )
         log.info(
-            "converted %s: %d good rows, %d quarantined (%.4f%%) -> %s, %d blank lines skipped",
+            "converted %s: %d good rows, %d quarantined (%.4f%%) -> %s, %d blank lines skipped, "
+            "%d rows superseded by a later row of the same station-hour",
             raw_uri, result.good_rows, result.bad_rows, 100 * result.bad_share, quarantine_uri, result.blank_lines,
+            result.duplicate_rows,
         )
         if result.bad_share > max_bad_share:
             raise TooManyBadRows(
@@ -128,8 +178,11 @@ def _convert(
                 f"({100 * result.bad_share:.2f}%) failed to parse, above the allowed "
                 f"{100 * max_bad_share:.2f}%; see {quarantine_uri} - Parquet not written"
             )
+        unique = rows
+        if duplicate_rows:
+            unique = rows.join(duplicates.select("source_file", "line_number"), ["source_file", "line_number"], "left_anti")
         (
-            good_rows(rows)
+            good_rows(unique)
             .write.mode("overwrite")
             .partitionBy(*PARTITION_COLUMNS)
             .parquet(parquet_uri)
@@ -137,6 +190,8 @@ def _convert(
         return result
     finally:
         rows.unpersist()
+        if duplicates is not None:
+            duplicates.unpersist()
 
 
 def main(argv: list[str] | None = None) -> ConvertResult:

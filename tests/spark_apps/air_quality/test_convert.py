@@ -186,3 +186,39 @@ def test_line_numbers_of_split_or_packed_files_are_refused(spark, tmp_path):
     with pytest.raises(FileSplitError, match="big.csv.*small_2.csv"):
         check_line_numbers(per_file)
     check_line_numbers({"file:/a.csv": (3, 3), "file:/empty.csv": (0, 0)})
+
+
+def test_duplicate_station_hours_are_left_out_and_listed(spark, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    preamble = 'Station,"Karve Road, Pune - MPCB"\nCity,Pune\n'
+    header = "From Date,To Date,PM2.5\n"
+    (raw / "karve_jan_a.csv").write_text(
+        preamble + header + "01-01-2023 00:00,01-01-2023 01:00,10\n01-01-2023 01:00,01-01-2023 02:00,11\n"
+        "01-01-2023 02:00,01-01-2023 03:00,12\n"
+    )
+    (raw / "karve_jan_b.csv").write_text(  # a later export: overlaps by two hours, one value revised
+        preamble + header + "01-01-2023 01:00,01-01-2023 02:00,11\n01-01-2023 02:00,01-01-2023 03:00,99\n"
+        "01-01-2023 03:00,01-01-2023 04:00,13\n"
+    )
+    (raw / "ito.csv").write_text('Station,ITO\n' + header + "01-01-2023 01:00,01-01-2023 02:00,50\n")
+    out, quarantine = tmp_path / "parquet", tmp_path / "q"
+    for _ in range(2):  # a rerun gives the same result
+        result = convert(spark, raw.as_uri(), out.as_uri(), quarantine.as_uri())
+        assert (result.good_rows, result.bad_rows, result.duplicate_rows) == (5, 0, 2)
+        got = sorted(
+            (r.station, r.from_ts.hour, r.pm25, Path(r.source_file).name)
+            for r in spark.read.parquet(out.as_uri()).collect()
+        )
+        assert got == [
+            ("ITO", 1, 50.0, "ito.csv"),
+            ("Karve Road, Pune - MPCB", 0, 10.0, "karve_jan_a.csv"),
+            ("Karve Road, Pune - MPCB", 1, 11.0, "karve_jan_b.csv"),
+            ("Karve Road, Pune - MPCB", 2, 99.0, "karve_jan_b.csv"),
+            ("Karve Road, Pune - MPCB", 3, 13.0, "karve_jan_b.csv"),
+        ]
+    listed = [json.loads(line) for f in sorted((quarantine / "duplicates").glob("*.json")) for line in f.read_text().splitlines()]
+    assert [(Path(d["source_file"]).name, d["line_number"]) for d in listed] == [("karve_jan_a.csv", 5), ("karve_jan_a.csv", 6)]
+    assert listed[1]["reason"].startswith("duplicate station-hour Karve Road, Pune - MPCB 2023-01-01 02:00: kept ")
+    assert listed[1]["reason"].endswith("karve_jan_b.csv line 5")
+    assert json.loads((quarantine / "_summary.json").read_text())["duplicate_rows"] == 2
