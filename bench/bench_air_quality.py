@@ -356,7 +356,7 @@ def bench(rows: int, workdir: Path, stations: int, with_dag: bool = True, single
     print(f"  ten jobs in one app {one_s:.1f} s", flush=True)
     duck_s, duck_mem, _ = run_duckdb(parquet)
     result = {
-        "rows": rows, "bad_rows": generated.bad_rows, "gen_s": gen_seconds, "raw_mb": raw_mb, "parquet_mb": parquet_mb,
+        "rows": rows, "stations": stations, "bad_rows": generated.bad_rows, "gen_s": gen_seconds, "raw_mb": raw_mb, "parquet_mb": parquet_mb,
         "convert_s": conv_s, "convert_mem": conv_mem, "single_s": single_s,
         "separate_s": sum(single_s.values()) if len(single_s) == len(JOBS) else None,
         "separate_mem": separate_mem, "one_s": one_s, "one_mem": one_mem, "duck_s": duck_s, "duck_mem": duck_mem,
@@ -370,14 +370,14 @@ def bench(rows: int, workdir: Path, stations: int, with_dag: bool = True, single
 def markdown(results: list[dict]) -> str:
     gb = 1024 ** 3
     lines = [
-        "| rows | raw CSV MB | Parquet MB | convert s | convert MB/s | slowest single job s | 10 jobs, 10 apps s | 10 jobs, 1 app s "
+        "| rows | stations | raw CSV MB | Parquet MB | convert s | convert MB/s | slowest single job s | 10 jobs, 10 apps s | 10 jobs, 1 app s "
         "| 1 app / slowest job | DuckDB 10 queries s | Spark 1 app / DuckDB | peak GB convert / 1 job / 1 app / DuckDB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         d = ratios(r)
         lines.append(
-            f"| {r['rows']:,} | {r['raw_mb']:.0f} | {r['parquet_mb']:.0f} | {r['convert_s']:.1f} | {d['convert_mb_s']:.1f} "
+            f"| {r['rows']:,} | {r['stations']} | {r['raw_mb']:.0f} | {r['parquet_mb']:.0f} | {r['convert_s']:.1f} | {d['convert_mb_s']:.1f} "
             f"| {d['slowest_single_s']:.1f} ({d['slowest_job']}{'' if r['separate_s'] is not None else ', the only one run alone'}) "
             f"| {'not run' if r['separate_s'] is None else format(r['separate_s'], '.1f')} | {r['one_s']:.1f} "
             f"| {d['one_app_vs_slowest']:.2f}x | {r['duck_s']:.1f} | {d['one_app_vs_duckdb']:.1f}x "
@@ -407,7 +407,9 @@ def markdown(results: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="1000000,10000000", help="comma list of data-row counts")
-    parser.add_argument("--stations", type=int, default=20)
+    parser.add_argument("--stations", type=int, default=0,
+                        help="stations to spread the rows over (default: one per 50,000 rows, at least 20: "
+                             "about 5.7 years of hourly data per station, like real exports)")
     parser.add_argument("--workdir", default="/tmp/aq_bench")
     parser.add_argument("--no-dag", action="store_true", help="skip the DAG vs direct spark-submit part")
     parser.add_argument("--single-jobs", default=",".join(JOBS),
@@ -421,7 +423,8 @@ def main(argv: list[str] | None = None) -> None:
         unknown = set(single_jobs) - set(JOBS)
         if unknown:
             parser.error(f"unknown jobs {sorted(unknown)}; choose from {list(JOBS)}")
-        result = bench(rows, Path(args.workdir), args.stations, with_dag=not args.no_dag, single_jobs=single_jobs)
+        stations = args.stations or max(20, rows // 50_000)
+        result = bench(rows, Path(args.workdir), stations, with_dag=not args.no_dag, single_jobs=single_jobs)
         print(f"rows={rows:,}: generated in {result['gen_s']:.0f} s, {result['bad_rows']} malformed rows, "
               f"load average during the run {result['load_avg'][1]:.1f} (5 min)", flush=True)
         print(json.dumps({**result, **ratios(result)}, default=str), flush=True)
