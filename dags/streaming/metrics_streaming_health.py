@@ -1,7 +1,7 @@
 """Health of the metrics streaming jobs, every 5 minutes, and the per-server totals.
 
 `check_streaming_health` reads each query's last progress (published by the jobs to
-`streaming/_status/` in the lake: last batch time, input and processing rates, end
+`streaming/_status/` in the lake, local or S3: last batch time, input and processing rates, end
 offsets) and the broker's end offsets, logs one line per query, and **fails** when a
 query has not completed a batch for `DP_STREAM_MAX_STALENESS_S` (default 300 s) or lags
 more than `DP_STREAM_MAX_LAG` records (default 50 000).
@@ -41,8 +41,10 @@ with DAG(
 
         lines = []
         for job, queries in QUERIES.items():
-            status_dir = f"{STATUS}/{job}".removeprefix("file://")
-            for result in health.check(status_dir, bootstrap_servers(cfg), queries, MAX_STALENESS_S, MAX_LAG):
+            status_uri = f"{STATUS}/{job}"
+            for result in health.check(
+                status_uri, bootstrap_servers(cfg), queries, MAX_STALENESS_S, MAX_LAG, aws_conn_id=cfg.aws_conn_id
+            ):
                 print(result.line())
                 lines.append(result.line())
         return lines

@@ -1,7 +1,9 @@
 """Health of the long-running streaming jobs, read from outside Spark.
 
-Each job publishes its queries' last progress to ``<status_dir>/<query>.json``
-(spark_apps/streaming/supervision.py). Here we read those files and ask the broker for
+Each job publishes its queries' last progress to ``<status_uri>/<query>.json``
+(spark_apps/streaming/supervision.py) in the lake: a local folder in the embedded
+stack, ``s3://`` on EMR, ``s3a://`` (MinIO) in docker-compose. Here we read those files
+(S3 through the Airflow connection ``aws_conn_id``) and ask the broker for
 the end offset of every partition the query reads, and fail loudly when a query is
 stale (no batch for too long) or lags too far behind (unread records).
 """
@@ -11,6 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,21 @@ class StreamingUnhealthy(RuntimeError):
     pass
 
 
-def read_progress(status_dir: str | Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(Path(status_dir).glob("*.json"))]
+def read_progress(status_uri: str | Path, aws_conn_id: str = "aws_default") -> list[dict]:
+    """Every ``*.json`` progress file directly under ``status_uri`` (a path, ``file:``, ``s3:`` or ``s3a:`` URI)."""
+    uri = urlparse(str(status_uri))
+    if uri.scheme in ("", "file"):
+        folder = Path(unquote(uri.path) if uri.scheme else str(status_uri))
+        return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    if uri.scheme in ("s3", "s3a"):
+        # Spark writes s3a:// (Hadoop's connector) or s3:// (EMRFS); both name the same S3 object.
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        hook = S3Hook(aws_conn_id=aws_conn_id)
+        prefix = uri.path.strip("/") + "/"
+        keys = hook.list_keys(bucket_name=uri.netloc, prefix=prefix, delimiter="/") or []
+        return [json.loads(hook.read_key(key, uri.netloc)) for key in sorted(keys) if key.endswith(".json")]
+    raise ValueError(f"cannot read streaming progress from {status_uri!r}: use a local path, file:, s3: or s3a: URI")
 
 
 def _end_offsets(progress: dict) -> dict[tuple[str, int], int]:
@@ -59,10 +75,11 @@ def lag(bootstrap: str, consumed: dict[tuple[str, int], int]) -> int:
     return sum(max(0, bounds[key][1] - offset) for key, offset in consumed.items())
 
 
-def check(status_dir: str | Path, bootstrap: str, expected_queries: list[str],
-          max_staleness_s: float, max_lag_records: int, now_ms: int | None = None) -> list[QueryHealth]:
+def check(status_uri: str | Path, bootstrap: str, expected_queries: list[str],
+          max_staleness_s: float, max_lag_records: int, now_ms: int | None = None,
+          aws_conn_id: str = "aws_default") -> list[QueryHealth]:
     now_ms = now_ms or int(time.time() * 1000)
-    by_name = {p["name"]: p for p in read_progress(status_dir)}
+    by_name = {p["name"]: p for p in read_progress(status_uri, aws_conn_id)}
     problems, report = [], []
     for name in expected_queries:
         progress = by_name.get(name)

@@ -1,0 +1,47 @@
+"""Reading the streaming jobs' progress files from the lake: local folders and S3 (moto)."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from include.streaming import health
+
+PROGRESS = [
+    {"name": "job_a_query", "written_at_ms": 1000, "sources": []},
+    {"name": "job_b_query", "written_at_ms": 2000, "sources": []},
+]
+
+
+def test_progress_from_a_local_folder_by_path_or_file_uri(tmp_path):
+    folder = tmp_path / "status dir"
+    folder.mkdir()
+    for p in PROGRESS:
+        (folder / f"{p['name']}.json").write_text(json.dumps(p))
+    (folder / "STOP").write_text("")  # the stop marker is not progress
+    assert health.read_progress(folder) == PROGRESS
+    assert health.read_progress(folder.as_uri()) == PROGRESS  # file:///.../status%20dir
+
+
+@pytest.mark.parametrize("scheme", ["s3", "s3a"])
+def test_progress_from_s3(scheme, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_TEST", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}}))
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="lake")
+        for p in PROGRESS:
+            s3.put_object(Bucket="lake", Key=f"streaming/_status/job/{p['name']}.json", Body=json.dumps(p))
+        s3.put_object(Bucket="lake", Key="streaming/_status/job/STOP", Body=b"")
+        s3.put_object(Bucket="lake", Key="streaming/_status/job/old/other.json", Body=b"{}")  # not this job's folder
+        got = health.read_progress(f"{scheme}://lake/streaming/_status/job", aws_conn_id="aws_test")
+    assert got == PROGRESS
+
+
+def test_a_query_without_progress_is_unhealthy(tmp_path):
+    (tmp_path / "job_a_query.json").write_text(json.dumps(PROGRESS[0]))
+    with pytest.raises(health.StreamingUnhealthy, match="job_b_query: no progress published yet"):
+        health.check(tmp_path, "127.0.0.1:1", ["job_a_query", "job_b_query"], 300, 10, now_ms=2000)
