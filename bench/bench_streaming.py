@@ -11,7 +11,8 @@ Prints a markdown table:
   that a long-running job does not pay again);
 * end-to-end latency p50/p99, from the producer's timestamp to the moment the event's count
   is visible in MySQL (`metric_minute_aggregates`), with both jobs running as the supervisor
-  runs them (spark-submit of the bundle, `--trigger-seconds` triggers, 1 s by default) and
+  runs them (spark-submit of the bundle, `--trigger-seconds` triggers, 1 s by default,
+  `--latency-master` local[1] by default) and
   the producer at a fixed rate. The jobs' output goes to `<workdir>/logs/`.
 
 Nothing here is asserted; numbers go into the README.
@@ -137,7 +138,7 @@ def mysql_total(db) -> int:
 
 
 def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path,
-                trigger_seconds: str = "1", master: str = "local[2]") -> tuple[float, float, int]:
+                trigger_seconds: str = "1", master: str = "local[1]") -> tuple[float, float, int]:
     """p50/p99 seconds from produce time to visible-in-MySQL, with both jobs as spark-submit."""
     suffix = uuid.uuid4().hex[:6]
     source, protobuf, dead = f"lat-src-{suffix}", f"lat-pb-{suffix}", f"lat-dlq-{suffix}"
@@ -230,8 +231,9 @@ def main(argv=None) -> None:
     parser.add_argument("--latency-rates", default="1000", help="comma list of events/s; empty for none")
     parser.add_argument("--latency-seconds", type=int, default=60)
     parser.add_argument("--trigger-seconds", default="1", help="trigger interval of both jobs in the latency run")
-    parser.add_argument("--latency-master", default="local[2]",
-                        help="Spark master of each job in the latency run (the supervisor's is local[2])")
+    parser.add_argument("--latency-master", default="local[1]",
+                        help="Spark master of each job in the latency run: local[1] each (two JVMs on two "
+                             "cores; the numbers in the README), or local[2] as the local supervisor submits them")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
 
