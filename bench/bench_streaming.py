@@ -11,7 +11,7 @@ Prints a markdown table:
   that a long-running job does not pay again);
 * end-to-end latency p50/p99, from the producer's timestamp to the moment the event's count
   is visible in MySQL (`metric_minute_aggregates`), with both jobs running as the supervisor
-  runs them (spark-submit of the bundle, `--trigger-seconds` triggers, 1 s by default,
+  runs them (spark-submit of the bundle, triggers as the supervisor sets them (back to back), `--trigger-seconds` to change,
   `--latency-master` local[1] by default) and
   the producer at a fixed rate. The jobs' output goes to `<workdir>/logs/`.
 
@@ -40,7 +40,7 @@ from include.platform.build import compile_protos  # noqa: E402
 from include.platform.scratch_db import create_scratch_db, drop_scratch_db  # noqa: E402
 from include.platform.spark_jobs import SparkJob, build_bundle  # noqa: E402
 from include.producers import metrics as producer  # noqa: E402
-from include.streaming.metrics_jobs import STREAM_CONF  # noqa: E402  (the supervisor's settings)
+from include.streaming.metrics_jobs import STREAM_CONF, TRIGGER_SECONDS  # noqa: E402  (the supervisor's settings)
 
 
 
@@ -138,7 +138,7 @@ def mysql_total(db) -> int:
 
 
 def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path,
-                trigger_seconds: str = "1", master: str = "local[1]") -> tuple[float, float, int]:
+                trigger_seconds: str = TRIGGER_SECONDS, master: str = "local[1]") -> tuple[float, float, int]:
     """p50/p99 seconds from produce time to visible-in-MySQL, with both jobs as spark-submit."""
     suffix = uuid.uuid4().hex[:6]
     source, protobuf, dead = f"lat-src-{suffix}", f"lat-pb-{suffix}", f"lat-dlq-{suffix}"
@@ -230,7 +230,8 @@ def main(argv=None) -> None:
                         help="for the throughput runs (default: the jobs' default)")
     parser.add_argument("--latency-rates", default="1000", help="comma list of events/s; empty for none")
     parser.add_argument("--latency-seconds", type=int, default=60)
-    parser.add_argument("--trigger-seconds", default="1", help="trigger interval of both jobs in the latency run")
+    parser.add_argument("--trigger-seconds", default=TRIGGER_SECONDS,
+                        help="trigger interval of both jobs in the latency run (default: the supervisor's)")
     parser.add_argument("--latency-master", default="local[1]",
                         help="Spark master of each job in the latency run: local[1] each (two JVMs on two "
                              "cores; the numbers in the README), or local[2] as the local supervisor submits them")

@@ -92,11 +92,17 @@ def run_until_stopped(
         time.sleep(poll_seconds)
 
 
-def add_streaming_arguments(parser, trigger_seconds: int) -> None:
+def processing_time(trigger_seconds: float) -> str:
+    """A ``processingTime`` trigger interval; fractions of a second are kept (0 = back to back)."""
+    return f"{round(trigger_seconds * 1000)} milliseconds"
+
+
+def add_streaming_arguments(parser, trigger_seconds: float) -> None:
     """The command-line options every supervised streaming job takes."""
     parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
     parser.add_argument("--checkpoint", required=True, help="checkpoint URI (file://, s3://, s3a://)")
-    parser.add_argument("--trigger-seconds", type=int, default=trigger_seconds)
+    parser.add_argument("--trigger-seconds", type=float, default=trigger_seconds,
+                        help="micro-batch interval, fractions allowed (a batch that takes longer is followed at once)")
     parser.add_argument("--max-offsets-per-trigger", type=int)
     parser.add_argument("--starting-offsets", default="earliest", help="only for a new checkpoint")
     parser.add_argument("--available-now", action="store_true",

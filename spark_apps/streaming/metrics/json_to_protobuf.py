@@ -32,7 +32,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from spark_apps.common.session import get_spark
-from spark_apps.streaming.supervision import add_streaming_arguments, clear_stop_marker, run_until_stopped
+from spark_apps.streaming.supervision import (
+    add_streaming_arguments,
+    clear_stop_marker,
+    processing_time,
+    run_until_stopped,
+)
 from spark_apps.streaming.kafka import read_stream, write_stream
 from spark_apps.streaming.metrics.transforms import json_to_kafka_records
 
@@ -50,7 +55,7 @@ def start_query(
     source_topic: str = "metric-message",
     sink_topic: str = "metric-protobuf",
     dead_letter_topic: str = "metric-dead-letter",
-    trigger_seconds: int = 10,
+    trigger_seconds: float = 10,
     available_now: bool = False,
     max_offsets_per_trigger: int | None = None,
     starting_offsets: str = "earliest",
@@ -64,7 +69,7 @@ def start_query(
     records = json_to_kafka_records(source, sink_topic, dead_letter_topic)
     writer = write_stream(records, bootstrap, None, checkpoint).queryName(QUERY_NAME)
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
-        processingTime=f"{trigger_seconds} seconds")
+        processingTime=processing_time(trigger_seconds))
     return writer.start()
 
 

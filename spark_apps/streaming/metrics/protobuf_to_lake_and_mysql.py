@@ -56,7 +56,12 @@ from pyspark.sql.streaming import StreamingQuery
 from spark_apps.common import lake
 from spark_apps.common.mysql import ResultsDb, ensure_table
 from spark_apps.common.session import get_spark
-from spark_apps.streaming.supervision import add_streaming_arguments, clear_stop_marker, run_until_stopped
+from spark_apps.streaming.supervision import (
+    add_streaming_arguments,
+    clear_stop_marker,
+    processing_time,
+    run_until_stopped,
+)
 from spark_apps.streaming.kafka import read_stream
 from spark_apps.streaming.kafka.sink import KafkaArrowBatchWriter
 from spark_apps.streaming.metrics.transforms import (
@@ -213,7 +218,7 @@ def start_query(
     source_topic: str = "metric-protobuf",
     dead_letter_topic: str = "metric-dead-letter",
     watermark: str = DEFAULT_WATERMARK,
-    trigger_seconds: int = 30,
+    trigger_seconds: float = 30,
     available_now: bool = False,
     max_offsets_per_trigger: int | None = None,
     starting_offsets: str = "earliest",
@@ -223,7 +228,7 @@ def start_query(
         "startingOffsets": starting_offsets,
         "maxOffsetsPerTrigger": max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER,
     }
-    trigger = {"availableNow": True} if available_now else {"processingTime": f"{trigger_seconds} seconds"}
+    trigger = {"availableNow": True} if available_now else {"processingTime": processing_time(trigger_seconds)}
     csv_root = csv_uri(lake_uri)
     stream_ids: dict[str, str] = {}  # read once, at the first batch (Spark wrote it at start)
 
