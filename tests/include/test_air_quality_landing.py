@@ -24,11 +24,18 @@ def test_landed_xlsx_and_csv_give_the_same_rows(spark, tmp_path):
     landed = land_files(REAL_DIR, raw)
     assert [p.name for p in landed] == ["BWSSB.csv", "BWSSB_export.csv"]
     assert land_files(REAL_DIR, raw) == landed  # idempotent
+    # Each landed file on its own: the same rows.
+    rows = {}
+    for name in ("BWSSB.csv", "BWSSB_export.csv"):
+        out = tmp_path / f"parquet_{name}"
+        result = convert(spark, (raw / name).as_uri(), out.as_uri(), (tmp_path / f"q_{name}").as_uri())
+        assert (result.files, result.good_rows, result.bad_rows, result.duplicate_rows) == (1, 10051, 0, 0)
+        rows[name] = spark.read.parquet(out.as_uri()).drop("source_file")
+    xlsx_rows, csv_rows = rows["BWSSB.csv"], rows["BWSSB_export.csv"]
+    assert xlsx_rows.exceptAll(csv_rows).count() == 0 and csv_rows.exceptAll(xlsx_rows).count() == 0
+    # Both together: the same station-hours twice, so each is kept once (from the file that sorts last).
     out = tmp_path / "parquet"
     result = convert(spark, raw.as_uri(), out.as_uri(), (tmp_path / "q").as_uri())
-    assert (result.files, result.good_rows, result.bad_rows) == (2, 20102, 0)
-    per_file = spark.read.parquet(out.as_uri())
-    xlsx_rows = per_file.where(per_file.source_file.endswith("/BWSSB.csv")).drop("source_file")
-    csv_rows = per_file.where(per_file.source_file.endswith("/BWSSB_export.csv")).drop("source_file")
-    assert xlsx_rows.count() == csv_rows.count() == 10051
-    assert xlsx_rows.exceptAll(csv_rows).count() == 0 and csv_rows.exceptAll(xlsx_rows).count() == 0
+    assert (result.files, result.good_rows, result.bad_rows, result.duplicate_rows) == (2, 10051, 0, 10051)
+    kept_from = spark.read.parquet(out.as_uri()).select("source_file").distinct().collect()
+    assert [Path(r.source_file).name for r in kept_from] == ["BWSSB_export.csv"]
