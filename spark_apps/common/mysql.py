@@ -246,15 +246,3 @@ def upsert_rows(df: DataFrame, db: ResultsDb, table: str, keys: Sequence[str]) -
 
     return sum(df.rdd.mapPartitions(write_partition).collect())
 
-
-def upsert_collected(df: DataFrame, db: ResultsDb, table: str, keys: Sequence[str]) -> int:
-    """Like ``upsert_rows`` for a *small* frame: collected and written from the driver in one
-    transaction (no Spark job per partition, no connection per task). The caller ensures the table.
-
-    For streaming micro-batches whose output is a handful of rows (e.g. the windows an
-    aggregation changed), where the per-task cost of ``upsert_rows`` dominates.
-    """
-    rows = df.collect()
-    if not rows:
-        return 0
-    return _insert_rows(db, _insert_sql(table, df.columns, upsert_keys=keys), rows)
