@@ -30,6 +30,7 @@ from spark_apps.air_quality.reader import (
     bad_rows,
     check_line_numbers,
     good_rows,
+    is_good,
     one_file_per_partition,
     parse_raw,
     plan_files,
@@ -70,7 +71,7 @@ def superseded_duplicates(rows: DataFrame) -> DataFrame:
     (then its last line): a re-downloaded, later export supersedes the earlier one. The
     superseded rows are listed, not lost (the raw zone keeps their files).
     """
-    good = rows.where(F.col("reason").isNull() & ~F.col("blank") & ~F.col("preamble"))
+    good = rows.where(is_good())
     kept = (
         good.groupBy(*DUPLICATE_KEY)
         .agg(F.count(F.lit(1)).alias("copies"), F.max(F.struct("source_file", "line_number")).alias("kept"))

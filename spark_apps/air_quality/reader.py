@@ -28,8 +28,8 @@ import io
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple
 from pathlib import PurePosixPath
+from typing import Iterator, NamedTuple
 from urllib.parse import unquote
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -42,6 +42,7 @@ from spark_apps.air_quality.schema import (
     PARQUET_SCHEMA,
     canonical_column,
 )
+from spark_apps.common.session import temporary_conf
 
 log = logging.getLogger(__name__)
 
@@ -230,22 +231,9 @@ def one_file_per_partition(spark: SparkSession, plans: list[FilePlan]) -> Iterat
     lines must happen inside. If Spark ever did otherwise, :func:`check_line_numbers`
     notices and fails: lines are never numbered wrongly.
     """
-    largest = max([p.size for p in plans] + [1 << 20])
-    settings = {
-        "spark.sql.files.maxPartitionBytes": str(largest),
-        "spark.sql.files.openCostInBytes": str(largest),
-    }
-    previous = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
+    largest = str(max([p.size for p in plans] + [1 << 20]))
+    with temporary_conf(spark, {"spark.sql.files.maxPartitionBytes": largest, "spark.sql.files.openCostInBytes": largest}):
         yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 # monotonically_increasing_id() = partition index << 33 | row index within the partition.
@@ -409,9 +397,14 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
     return ParsedRaw(rows=out, plans=plans)
 
 
+def is_good() -> Column:
+    """True for a row of :func:`parse_raw` that is data and has no reason to be quarantined."""
+    return F.col("reason").isNull() & ~F.col("blank") & ~F.col("preamble")
+
+
 def good_rows(parsed: DataFrame) -> DataFrame:
     """Rows without a reason, in the Parquet schema (see schema.PARQUET_SCHEMA)."""
-    good = parsed.where(F.col("reason").isNull() & ~F.col("blank") & ~F.col("preamble")).withColumn("month", F.date_format("from_ts", "yyyy-MM"))
+    good = parsed.where(is_good()).withColumn("month", F.date_format("from_ts", "yyyy-MM"))
     return good.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in PARQUET_SCHEMA.fields])
 
 

@@ -30,6 +30,7 @@ from pyspark.sql import functions as F
 
 from spark_apps.air_quality.jobs import JOBS, Job
 from spark_apps.common.mysql import ResultsDb, replace_rows
+from spark_apps.common.session import temporary_conf
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,13 @@ def run_jobs(
     Returns rows per job name.
     """
     tasks = task_count(spark)
-    previous_partitions = spark.conf.get("spark.sql.shuffle.partitions")
-    spark.conf.set("spark.sql.shuffle.partitions", str(tasks))
+    with temporary_conf(spark, {"spark.sql.shuffle.partitions": str(tasks)}):
+        return _run_jobs(spark, parquet_uri, jobs, db, top_n, tasks)
+
+
+def _run_jobs(
+    spark: SparkSession, parquet_uri: str, jobs: list[Job], db: ResultsDb | None, top_n: int, tasks: int
+) -> dict[str, int]:
     hourly = spark.read.parquet(parquet_uri).coalesce(tasks)
     # Several jobs scan the same rows; read and decode the Parquet once.
     cached = len(jobs) > 1
@@ -102,7 +108,6 @@ def run_jobs(
     finally:
         if cached:
             hourly.unpersist()
-        spark.conf.set("spark.sql.shuffle.partitions", previous_partitions)
     return written
 
 

@@ -5,6 +5,9 @@ the settings every job relies on, so that a job behaves the same everywhere.
 """
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator, Mapping
+
 from pyspark.sql import SparkSession
 
 
@@ -16,3 +19,19 @@ def get_spark(app_name: str, extra_conf: dict[str, str] | None = None) -> SparkS
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+@contextlib.contextmanager
+def temporary_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Runtime SQL settings for the actions run inside; the previous values (or unset) after."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
