@@ -12,9 +12,10 @@ shared), validating JSON went from ~90 µs to a few µs per record.
   ``invalid_json``; text after the first JSON value is ignored; bytes that are not UTF-8
   become U+FFFD; strings are trimmed of spaces only (not tabs) when checking for emptiness.
 * :func:`metric_json_batch` checks a batch and encodes the valid events as Protobuf
-  ``dataplatform.metrics.Metric`` (job A); :func:`checked_json_batch` returns the
-  validated fields instead (batch analyses, tests).
-* :func:`metric_protobuf_batch` decodes and checks Protobuf records (job B).
+  ``dataplatform.metrics.Metric`` and the bad ones as dead letters (job A).
+* :func:`metric_protobuf_batch` decodes and checks Protobuf records, and
+  :func:`decode_protobuf_sending_dead_letters` publishes the bad ones (job B).
+* :func:`dead_letter_record` is the one dead-letter format of both jobs.
 
 One deliberate difference from the VARIANT version: an epoch-ms timestamp outside
 Spark's timestamp range (|ms| > 9,223,372,036,854,775, i.e. after the year 294,247)
@@ -187,9 +188,9 @@ _SOURCE_FIELDS = [  # the JSON record's coordinates, for dead letters and dedupl
 _REASON = ("reason", pa.string())
 _RAW_VALUE = ("raw_value", pa.binary())
 
-CHECKED_JSON_SCHEMA = pa.schema([_REASON, *_METRIC_FIELDS, *_SOURCE_FIELDS, _RAW_VALUE])
-
-ENCODED_JSON_SCHEMA = pa.schema([_REASON, ("key", pa.binary()), ("value", pa.binary()), *_SOURCE_FIELDS, _RAW_VALUE])
+# Job A's output: for a valid event key = host and value = the serialized Metric; for a bad
+# one the dead letter's key and value (:func:`dead_letter_record`) and the reason.
+ENCODED_JSON_SCHEMA = pa.schema([_REASON, ("key", pa.binary()), ("value", pa.binary())])
 
 DECODED_PROTOBUF_SCHEMA = pa.schema([
     _REASON, *_METRIC_FIELDS, *_SOURCE_FIELDS,
@@ -198,6 +199,8 @@ DECODED_PROTOBUF_SCHEMA = pa.schema([
     ("kafka_offset", pa.int64()),
     _RAW_VALUE,
 ])
+
+METRIC_PROTOBUF_SCHEMA = pa.schema([*_METRIC_FIELDS, *_SOURCE_FIELDS])  # valid rows only
 
 
 def _kafka_columns(batch: pa.RecordBatch) -> tuple[list, pa.Array, pa.Array, pa.Array]:
@@ -210,42 +213,24 @@ def _kafka_columns(batch: pa.RecordBatch) -> tuple[list, pa.Array, pa.Array, pa.
     )
 
 
-def checked_json_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """:data:`CHECKED_JSON_SCHEMA`: reason (null when valid), the validated fields (null
-    when invalid) and the Kafka coordinates and bytes of every record of ``batch``."""
-    values, topics, partitions, offsets = _kafka_columns(batch)
-    reasons, fields = [], ([], [], [], [], [])
-    for raw in values:
-        reason, parsed = check_metric_json(raw)
-        reasons.append(reason)
-        for column, item in zip(fields, parsed or (None,) * 5):
-            column.append(item)
-    host, metric_name, region, event_time_ms, value = fields
-    return pa.RecordBatch.from_arrays(
-        [pa.array(reasons, pa.string()), pa.array(host, pa.string()),
-         pa.array(metric_name, pa.string()), pa.array(region, pa.string()),
-         pa.array(event_time_ms, pa.int64()), pa.array(value, pa.float64()),
-         topics, partitions, offsets, pa.array(values, pa.binary())],
-        schema=CHECKED_JSON_SCHEMA,
-    )
-
-
 def metric_json_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """:data:`ENCODED_JSON_SCHEMA`: for a valid event key = host and value = the
-    serialized ``Metric`` (source coordinates = the JSON record's); for a bad one the
-    reason, key and value null. Coordinates and raw bytes for every record."""
+    """:data:`ENCODED_JSON_SCHEMA` of a Kafka-shaped batch of JSON events: per record the
+    reason (null when valid) and the Kafka key and value to publish - for a valid event
+    key = host and value = the serialized ``Metric`` (source coordinates = the JSON
+    record's), for a bad one its dead letter (:func:`dead_letter_record`)."""
     from spark_apps.streaming.metrics.metric_pb2 import Metric
 
     values, topics, partitions, offsets = _kafka_columns(batch)
-    topic_list, partition_list, offset_list = topics.to_pylist(), partitions.to_pylist(), offsets.to_pylist()
     reasons, keys, encoded = [], [], []
     message = Metric()
-    for raw, topic, partition, offset in zip(values, topic_list, partition_list, offset_list):
+    for raw, topic, partition, offset in zip(values, topics.to_pylist(), partitions.to_pylist(),
+                                             offsets.to_pylist()):
         reason, parsed = check_metric_json(raw)
         reasons.append(reason)
         if parsed is None:
-            keys.append(None)
-            encoded.append(None)
+            key, value = dead_letter_record(reason, topic, partition, offset, raw)
+            keys.append(key)
+            encoded.append(value)
             continue
         host, metric_name, region, event_time_ms, value = parsed
         message.host, message.metric_name, message.region = host, metric_name, region
@@ -254,28 +239,9 @@ def metric_json_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
         keys.append(host.encode("utf-8"))
         encoded.append(message.SerializeToString())
     return pa.RecordBatch.from_arrays(
-        [pa.array(reasons, pa.string()), pa.array(keys, pa.binary()), pa.array(encoded, pa.binary()),
-         topics, partitions, offsets, pa.array(values, pa.binary())],
+        [pa.array(reasons, pa.string()), pa.array(keys, pa.binary()), pa.array(encoded, pa.binary())],
         schema=ENCODED_JSON_SCHEMA,
     )
-
-
-def encode_metrics_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """(key = host, value = serialized ``Metric``) of a batch of valid-metric rows."""
-    from spark_apps.streaming.metrics.metric_pb2 import Metric
-
-    columns = [batch.column(name).to_pylist() for name in (
-        "host", "metric_name", "region", "event_time_ms", "value",
-        "source_topic", "source_partition", "source_offset")]
-    keys, encoded = [], []
-    for host, metric_name, region, event_time_ms, value, topic, partition, offset in zip(*columns):
-        encoded.append(Metric(host=host, metric_name=metric_name, region=region,
-                              event_time_ms=int(event_time_ms), value=float(value),
-                              source_topic=topic, source_partition=int(partition),
-                              source_offset=int(offset)).SerializeToString())
-        keys.append(None if host is None else host.encode("utf-8"))
-    return pa.RecordBatch.from_arrays([pa.array(keys, pa.binary()), pa.array(encoded, pa.binary())],
-                                      names=["key", "value"])
 
 
 def check_metric_protobuf(payload: bytes | None):
@@ -327,7 +293,7 @@ def metric_protobuf_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
         else:
             for append, name in appends:
                 append(getattr(message, name))
-    types = CHECKED_JSON_SCHEMA
+    types = METRIC_PROTOBUF_SCHEMA
     return pa.RecordBatch.from_arrays(
         [pa.array(reasons, pa.string())]
         + [pa.array(fields[name], types.field(name).type) for name in _PROTOBUF_FIELDS]
@@ -344,16 +310,15 @@ def map_batches(function):
     return apply
 
 
-# --- Dead letters of the Protobuf decoder, written by the decoding task -------------
-
-METRIC_PROTOBUF_SCHEMA = pa.schema([*_METRIC_FIELDS, *_SOURCE_FIELDS])  # valid rows only
+# --- Dead letters ----------------------------------------------------------------------
 
 
 def dead_letter_record(reason: str, topic: str, partition: int, offset: int,
                        raw: bytes | None) -> tuple[bytes, bytes]:
-    """(key, value) of a dead letter, in the format of ``transforms.dead_letter_records``:
-    key ``topic:partition:offset``; value JSON with the reason, the coordinates and the raw
-    bytes as text (when valid UTF-8) and as base64 (null fields left out, like to_json)."""
+    """(key, value) of a dead letter, the format of both jobs' dead-letter topic: key
+    ``topic:partition:offset`` of the bad record; value JSON with the reason, those
+    coordinates and the raw bytes as text (when valid UTF-8) and as base64 (always, exact;
+    both left out for a null record)."""
     import base64
 
     body = {"reason": reason, "source_topic": topic, "source_partition": partition, "source_offset": offset}

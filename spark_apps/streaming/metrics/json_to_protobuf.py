@@ -3,7 +3,7 @@
     spark-submit --py-files spark_apps.zip spark_apps/streaming/metrics/json_to_protobuf.py \\
         --bootstrap broker:9092 --checkpoint s3://lake/checkpoints/metrics/json_to_protobuf
 
-Reads ``--source-topic`` (JSON, see :func:`transforms.parse_metric_json`), writes each valid
+Reads ``--source-topic`` (JSON, see :func:`transforms.json_to_kafka_records`), writes each valid
 event as a ``dataplatform.metrics.Metric`` to ``--sink-topic`` (key = host) and each bad
 one as a JSON dead letter (reason, source topic/partition/offset, raw bytes) to
 ``--dead-letter-topic``. Bad data never fails the query; only infrastructure errors do

@@ -68,18 +68,27 @@ def test_invalid_utf8_inside_a_string_becomes_the_replacement_character():
     assert codec.check_metric_json(b"\xff\xfe") == ("invalid_json", None)
 
 
-def test_checked_json_batch_keeps_coordinates_and_bytes_of_every_record():
-    bad = b'{"host": 1'
-    out = codec.checked_json_batch(kafka_batch([event(value=1.5), bad], partition=3, first_offset=40))
-    assert out.schema == codec.CHECKED_JSON_SCHEMA
-    assert out.to_pylist() == [
-        {"reason": None, "host": "server1", "metric_name": "memory_usage_gb", "region": "eu-west-1",
-         "event_time_ms": T0, "value": 1.5, "source_topic": "metric-message", "source_partition": 3,
-         "source_offset": 40, "raw_value": event(value=1.5)},
-        {"reason": "invalid_json", "host": None, "metric_name": None, "region": None,
-         "event_time_ms": None, "value": None, "source_topic": "metric-message", "source_partition": 3,
-         "source_offset": 41, "raw_value": bad},
-    ]
+def dead_letters(batch: pa.RecordBatch) -> dict:
+    """{key: parsed JSON body} of (key, value) dead-letter rows."""
+    return {k: json.loads(v) for k, v in zip(batch.column("key").to_pylist(), batch.column("value").to_pylist())}
+
+
+def test_bad_json_events_become_dead_letters_with_coordinates_and_exact_bytes():
+    from base64 import b64decode
+
+    out = codec.metric_json_batch(kafka_batch([b'{"host": 1', b"\x80\x81", None, event()], partition=3,
+                                              first_offset=40))
+    assert out.column("reason").to_pylist() == ["invalid_json", "invalid_json", "empty_value", None]
+    letters = dead_letters(out.slice(0, 3))
+    assert letters[b"metric-message:3:40"] == {
+        "reason": "invalid_json", "source_topic": "metric-message", "source_partition": 3, "source_offset": 40,
+        "raw_value_text": '{"host": 1', "raw_value_base64": "eyJob3N0IjogMQ=="}
+    assert b64decode("eyJob3N0IjogMQ==") == b'{"host": 1'
+    not_utf8 = letters[b"metric-message:3:41"]
+    assert "raw_value_text" not in not_utf8  # not valid UTF-8: only the exact base64
+    assert b64decode(not_utf8["raw_value_base64"]) == b"\x80\x81"
+    assert letters[b"metric-message:3:42"] == {  # a null record: nothing to keep but where it was
+        "reason": "empty_value", "source_topic": "metric-message", "source_partition": 3, "source_offset": 42}
 
 
 def test_metric_json_batch_encodes_valid_events_with_their_source_coordinates():
@@ -94,7 +103,8 @@ def test_metric_json_batch_encodes_valid_events_with_their_source_coordinates():
     assert Metric.FromString(rows[0]["value"]) == Metric(
         host="server2", metric_name="memory_usage_gb", region="eu-west-1", event_time_ms=T0, value=2.25,
         source_topic="metric-message", source_partition=1, source_offset=7)
-    assert (rows[1]["key"], rows[1]["value"], rows[1]["raw_value"], rows[1]["source_offset"]) == (None, None, b"42", 8)
+    assert rows[1]["key"] == b"metric-message:1:8"  # the dead letter of the bad record
+    assert json.loads(rows[1]["value"])["raw_value_text"] == "42"
 
 
 def test_a_reused_message_does_not_leak_fields_between_records():
@@ -105,14 +115,10 @@ def test_a_reused_message_does_not_leak_fields_between_records():
     assert (second.region, second.source_offset) == ("b", 1)
 
 
-def test_encode_metrics_batch_then_decode_round_trips():
-    metrics = pa.RecordBatch.from_pydict({
-        "host": ["server1"], "metric_name": ["response_time_ms"], "region": ["us-east-1"],
-        "event_time_ms": pa.array([T0], pa.int64()), "value": [3.5], "source_topic": ["metric-message"],
-        "source_partition": pa.array([2], pa.int32()), "source_offset": pa.array([99], pa.int64()),
-    })
-    encoded = codec.encode_metrics_batch(metrics)
-    assert encoded.column("key").to_pylist() == [b"server1"]
+def test_encoded_events_decode_to_every_field():
+    encoded = codec.metric_json_batch(kafka_batch(
+        [event(host="server1", metricName="response_time_ms", region="us-east-1", value=3.5)],
+        partition=2, first_offset=99))
     decoded = codec.metric_protobuf_batch(pa.RecordBatch.from_pydict({
         "value": encoded.column("value"), "topic": ["metric-protobuf"],
         "partition": pa.array([0], pa.int32()), "offset": pa.array([5], pa.int64())}))
@@ -148,6 +154,52 @@ def test_decoding_a_batch_of_only_bad_records_gives_typed_null_columns():
     assert out.schema == codec.DECODED_PROTOBUF_SCHEMA
     assert out.column("host").null_count == 2 and out.column("event_time_ms").null_count == 2
     assert out.column("reason").to_pylist()[1] == "empty_value"
+
+
+def decode_collecting_dead_letters(values, **where):
+    """(valid rows, {key: dead letter}) of job B's decoding task over one Kafka batch."""
+    sent = []
+    decode = codec.decode_protobuf_sending_dead_letters(lambda batches: sent.extend(batches))
+    valid = pa.Table.from_batches(list(decode(iter([kafka_batch(values, **where)]))),
+                                  schema=codec.METRIC_PROTOBUF_SCHEMA)
+    return valid.to_pylist(), {k: v for batch in sent for k, v in dead_letters(batch).items()}
+
+
+def protobuf_metric(**overrides) -> bytes:
+    from spark_apps.streaming.metrics.metric_pb2 import Metric
+
+    fields = dict(host="server1", metric_name="response_time_ms", region="eu-west-1", event_time_ms=T0,
+                  value=3.0, source_topic="metric-message", source_partition=1, source_offset=9)
+    fields.update(overrides)
+    return Metric(**fields).SerializeToString()
+
+
+def test_decoding_task_keeps_valid_metrics_and_sends_every_bad_record_as_a_dead_letter():
+    from base64 import b64decode
+
+    payloads = [b'{"host": "server1"}', b"", None, protobuf_metric(metric_name="cpu_temp"), b"\x0a\xff",
+                protobuf_metric(), protobuf_metric(value=float("nan")), b"\x0a\xff\xfe"]
+    valid, letters = decode_collecting_dead_letters(payloads, topic="metric-protobuf", first_offset=100)
+    assert [(r["host"], r["source_partition"], r["source_offset"]) for r in valid] == [("server1", 1, 9)]
+    reasons = {key: letter["reason"] for key, letter in letters.items()}
+    assert set(reasons) == {f"metric-protobuf:0:{offset}".encode() for offset in (100, 101, 102, 103, 104, 106, 107)}
+    assert reasons[b"metric-protobuf:0:100"].startswith("undecodable_protobuf:")
+    assert reasons[b"metric-protobuf:0:101"] == "invalid_metric:host,metric_name,region,source_topic"  # empty message
+    assert reasons[b"metric-protobuf:0:102"] == "empty_value"
+    assert reasons[b"metric-protobuf:0:103"] == "invalid_metric:metric_name"
+    assert reasons[b"metric-protobuf:0:104"].startswith("undecodable_protobuf:")  # truncated field
+    assert reasons[b"metric-protobuf:0:106"] == "invalid_metric:value"
+    # The dead letter names the Protobuf record (where the bad bytes are) and keeps them exactly.
+    last = letters[b"metric-protobuf:0:107"]
+    assert (last["source_topic"], last["source_partition"], last["source_offset"]) == ("metric-protobuf", 0, 107)
+    assert "raw_value_text" not in last and b64decode(last["raw_value_base64"]) == b"\x0a\xff\xfe"
+
+
+def test_a_batch_of_only_undecodable_records_still_yields_a_typed_empty_batch():
+    # Streaming batches are per partition: one may hold nothing but bad records.
+    valid, letters = decode_collecting_dead_letters([b"\x0a\xffnot protobuf"], topic="metric-protobuf")
+    assert valid == []
+    assert [letter["reason"].split(":")[0] for letter in letters.values()] == ["undecodable_protobuf"]
 
 
 def test_map_batches_applies_the_function_to_each_batch():
