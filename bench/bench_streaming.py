@@ -8,6 +8,8 @@ Prints a markdown table:
   median of ``--consumer-runs`` drains (the rate is bimodal here, see plain_consumer_drains);
 * the Kafka connector alone in Spark: the backlog read and discarded, and copied unchanged to
   another topic (the bound of any topic-to-topic job on this machine);
+* Spark's CSV writer alone writing as many rows as job B writes, and job B's query without
+  its outputs (read, decode, dedup): two parts of job B's cost;
 * job A and job B sustained throughput: availableNow runs over the same backlog, time from
   query start to end (in-process local[2] session, so no JVM start-up is counted; a small
   warm-up run first starts Spark's Python workers, a one-off cost of a job's first batch
@@ -113,6 +115,54 @@ def connector_alone(spark, bootstrap: str, source: str, copy_topic: str, checkpo
     return seconds[0], seconds[1]
 
 
+def csv_writer_alone(spark, lake: str, count: int) -> float:
+    """Seconds of Spark's CSV writer alone writing ``count`` metric rows (job B's CSV columns,
+    partitioned by metric name, two tasks) from a cached frame: part of job B's floor that
+    no change to the pipeline removes."""
+    from pyspark.sql import functions as F
+
+    from spark_apps.streaming.metrics.protobuf_to_lake_and_mysql import CSV_COLUMNS
+    from spark_apps.streaming.metrics.transforms import METRIC_NAMES
+
+    names = F.array(*[F.lit(n) for n in METRIC_NAMES])
+    rows = spark.range(0, count, 1, 2).select(
+        F.concat(F.lit("server"), (F.col("id") % 10).cast("string")).alias("host"),
+        F.lit("eu-west-1").alias("region"),
+        (F.lit(1718876852088) + F.col("id")).alias("event_time_ms"),
+        F.timestamp_millis(F.lit(1718876852088) + F.col("id")).alias("event_time"),
+        (F.col("id") % 1000 / 10).alias("value"),
+        F.lit("metric-message").alias("source_topic"),
+        (F.col("id") % 2).cast("int").alias("source_partition"),
+        F.col("id").alias("source_offset"),
+        names[(F.col("id") % len(METRIC_NAMES)).cast("int")].alias("metric_name"),
+    ).select(*CSV_COLUMNS).cache()
+    rows.count()
+    started = time.perf_counter()
+    rows.write.mode("overwrite").option("header", "true").partitionBy("metric_name").csv(f"{lake}/csv-alone")
+    elapsed = time.perf_counter() - started
+    rows.unpersist()
+    return elapsed
+
+
+def job_b_input_side(spark, bootstrap: str, protobuf: str, dead: str, checkpoint: str,
+                     max_offsets: int | None) -> float:
+    """Seconds of job B's query without its outputs: the Protobuf topic read, decoded and
+    deduplicated, then discarded (noop sink) - what job B costs before any file or MySQL."""
+    from spark_apps.streaming.kafka import read_stream
+    from spark_apps.streaming.kafka.sink import KafkaArrowBatchWriter
+    from spark_apps.streaming.metrics import protobuf_to_lake_and_mysql as job_b
+    from spark_apps.streaming.metrics.transforms import DEFAULT_WATERMARK, from_protobuf_sending_dead_letters
+
+    source = read_stream(spark, bootstrap, protobuf, startingOffsets="earliest",
+                         maxOffsetsPerTrigger=max_offsets or job_b.DEFAULT_MAX_OFFSETS_PER_TRIGGER)
+    dead_letters = KafkaArrowBatchWriter({"kafka.bootstrap.servers": bootstrap, "topic": dead})
+    rows = job_b.metric_rows(from_protobuf_sending_dead_letters(source, dead_letters), DEFAULT_WATERMARK)
+    started = time.perf_counter()
+    (rows.writeStream.format("noop").option("checkpointLocation", checkpoint)
+     .trigger(availableNow=True).start().awaitTermination())
+    return time.perf_counter() - started
+
+
 def run_jobs(spark, bootstrap: str, source: str, protobuf: str, dead: str, lake: str, db,
              checkpoints: str, max_offsets: int | None) -> tuple[float, float, dict]:
     """Job A then job B as availableNow runs; (seconds A, seconds B, batches per query)."""
@@ -135,8 +185,9 @@ def run_jobs(spark, bootstrap: str, source: str, protobuf: str, dead: str, lake:
 
 
 def spark_throughput(bootstrap: str, source: str, protobuf: str, dead: str, copy: str, lake: str, db,
-                     max_offsets: int | None) -> dict[str, float]:
-    """Seconds per Spark run over the backlog: connector read, connector copy, job A, job B."""
+                     max_offsets: int | None, count: int) -> dict[str, float]:
+    """Seconds per Spark run over the backlog of ``count`` events: connector read, connector
+    copy, the CSV writer alone, job A, job B."""
     from pyspark.sql import SparkSession
 
     from spark_apps.streaming.kafka import register
@@ -157,11 +208,15 @@ def spark_throughput(bootstrap: str, source: str, protobuf: str, dead: str, copy
     # The connector alone on the warm-up topic first, so its runs start warm too.
     connector_alone(spark, bootstrap, warm[0], warm[1], f"{checkpoints}/warm-connector", max_offsets)
     read_s, copy_s = connector_alone(spark, bootstrap, source, copy, f"{checkpoints}/connector", max_offsets)
+    csv_writer_alone(spark, lake, 1000)  # warm-up
+    csv_s = csv_writer_alone(spark, lake, count)
     job_a_s, job_b_s, batches = run_jobs(spark, bootstrap, source, protobuf, dead, lake, db,
                                          f"{checkpoints}/run", max_offsets)
     print(f"micro-batches: {batches}", flush=True)
+    job_b_input_side(spark, bootstrap, warm[1], warm[2], f"{checkpoints}/warm-b-input", max_offsets)
+    b_input_s = job_b_input_side(spark, bootstrap, protobuf, dead, f"{checkpoints}/b-input", max_offsets)
     spark.stop()
-    return {"read": read_s, "copy": copy_s, "A": job_a_s, "B": job_b_s}
+    return {"read": read_s, "copy": copy_s, "csv": csv_s, "A": job_a_s, "B": job_b_s, "B input": b_input_s}
 
 
 def mysql_total(db) -> int:
@@ -296,7 +351,7 @@ def main(argv=None) -> None:
             drains = sorted(plain_consumer_drains(bootstrap, source, args.events, args.consumer_runs))
             plain_s = drains[len(drains) // 2]
             spark_s = spark_throughput(bootstrap, source, protobuf, dead, copy, (workdir / "lake").as_uri(), db,
-                                       args.max_offsets_per_trigger)
+                                       args.max_offsets_per_trigger, args.events)
             plain = args.events / plain_s
             fastest, slowest = args.events / drains[0], args.events / drains[-1]
             rows = [
@@ -305,8 +360,10 @@ def main(argv=None) -> None:
                  f"{slowest:,.0f}-{fastest:,.0f}/s)", plain_s),
                 ("Spark + Kafka connector: read, discard (noop sink)", spark_s["read"]),
                 ("Spark + Kafka connector: copy topic to topic unchanged", spark_s["copy"]),
+                ("Spark CSV writer alone (job B's files, from a cached frame, no Kafka)", spark_s["csv"]),
                 ("job A: JSON -> Protobuf + DLQ", spark_s["A"]),
                 ("job B: Protobuf -> CSV + MySQL aggregates", spark_s["B"]),
+                ("job B's input side alone: read, decode, dedup (noop sink, no files, no MySQL)", spark_s["B input"]),
             ]
             print(f"\n{args.events:,} events, broker {bootstrap} (Tansu, memory), Spark local[2], "
                   f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}\n")
