@@ -53,8 +53,9 @@ KAFKA = "{{ conn.%s.extra_dejson['bootstrap.servers'] }}" % cfg.kafka_conn_id
 
 # Micro-batches back to back for latency (0 s; DP_STREAM_TRIGGER_SECONDS, fractions allowed):
 # a batch starts as soon as the previous one ends and records are waiting. Measured at
-# 1 k events/s on this machine, p99 produce-to-MySQL latency was 3.8-4.5 s with 0 s,
-# 4.5-5.3 s with 1 s and 4.7-5.5 s with 0.25 s triggers (README, "Metrics streaming").
+# 1 k events/s on this machine in one session, p99 produce-to-MySQL latency was 3.8-4.9 s
+# with 0 s, 4.5-5.3 s with 1 s and 4.7-5.5 s with 0.25 s triggers (README, "Metrics
+# streaming"; the machine's speed drifts: 6.9-9.2 s with 0 s in another session).
 TRIGGER_SECONDS = os.environ.get("DP_STREAM_TRIGGER_SECONDS", "0")
 JOB_A = SparkJob(
     name="metrics_json_to_protobuf",
