@@ -1,6 +1,6 @@
 """Benchmark of the metrics streaming pipeline on this machine (embedded broker, local Spark).
 
-    python bench/bench_streaming.py --events 300000 --latency-rates 1000 --latency-seconds 60
+    python bench/bench_streaming.py --events 1000000 --latency-rates 1000 --latency-seconds 60
 
 Prints a markdown table:
 
