@@ -25,6 +25,7 @@ Nothing here is asserted; numbers go into the README.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -231,9 +232,35 @@ def mysql_total(db) -> int:
         conn.close()
 
 
+_PROGRESS_MARK = "Streaming query made progress: "
+PHASES = ("triggerExecution", "addBatch", "commitOffsets", "walCommit", "latestOffset", "queryPlanning")
+
+
+def percentile(values: list[int], q: float):
+    return sorted(values)[min(len(values) - 1, int(len(values) * q))] if values else "-"
+
+
+def batch_phases(log: Path) -> dict[str, list[int]]:
+    """Per-phase durations (ms) of a job's micro-batches with input, from the progress JSON
+    Spark logs at INFO after each batch (the query's `durationMs`)."""
+    text = log.read_text(errors="replace")
+    decoder = json.JSONDecoder()
+    phases: dict[str, list[int]] = {name: [] for name in PHASES}
+    at = text.find(_PROGRESS_MARK)
+    while at >= 0:
+        progress, end = decoder.raw_decode(text, at + len(_PROGRESS_MARK))
+        if progress.get("numInputRows"):
+            for name in PHASES:
+                phases[name].append(int(progress.get("durationMs", {}).get(name, 0)))
+        at = text.find(_PROGRESS_MARK, end)
+    return phases
+
+
 def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path,
-                trigger_seconds: str = TRIGGER_SECONDS, master: str = "local[1]") -> tuple[float, float, int]:
-    """p50/p99 seconds from produce time to visible-in-MySQL, with both jobs as spark-submit."""
+                trigger_seconds: str = TRIGGER_SECONDS, master: str = "local[1]"
+                ) -> tuple[float, float, int, dict[str, Path]]:
+    """p50/p99 seconds from produce time to visible-in-MySQL, with both jobs as spark-submit;
+    also the jobs' log files by job name."""
     suffix = uuid.uuid4().hex[:6]
     source, protobuf, dead = f"lat-src-{suffix}", f"lat-pb-{suffix}", f"lat-dlq-{suffix}"
     create_topics(bootstrap, [source, protobuf, dead])
@@ -254,9 +281,10 @@ def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path,
     spark_submit = str(Path(sys.executable).parent / "spark-submit")
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
+    log_files = {job.name: logs / f"{job.name}-{suffix}.log" for job in jobs}
     procs = []
     for job in jobs:
-        with open(logs / f"{job.name}-{suffix}.log", "wb") as log:
+        with open(log_files[job.name], "wb") as log:
             procs.append(subprocess.Popen([spark_submit, "--master", master, *job.submit_args(apps.as_uri())],
                                           env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     try:
@@ -309,8 +337,9 @@ def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path,
         latencies.sort()
         seen = visible[-1][1] if visible else 0
         if not latencies:
-            return float("nan"), float("nan"), seen
-        return (latencies[len(latencies) // 2], latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], seen)
+            return float("nan"), float("nan"), seen, log_files
+        return (latencies[len(latencies) // 2], latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], seen,
+                log_files)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -376,10 +405,21 @@ def main(argv=None) -> None:
         if rates:
             print("\n| producer rate (events/s) | p50 latency s | p99 latency s | events seen in MySQL |")
             print("|---:|---:|---:|---:|")
+        phases_by_run = []
         for rate in rates:
-            p50, p99, seen = latency_run(bootstrap, db, rate, args.latency_seconds, workdir, args.trigger_seconds,
-                                        args.latency_master)
+            p50, p99, seen, log_files = latency_run(bootstrap, db, rate, args.latency_seconds, workdir,
+                                                    args.trigger_seconds, args.latency_master)
             print(f"| {rate:,} | {p50:.2f} | {p99:.2f} | {seen:,} |", flush=True)
+            phases_by_run.append((rate, log_files))
+        if phases_by_run:
+            # Where the latency goes: the jobs' micro-batch phases (Spark's durationMs), median / p90.
+            print("\n| rate | job | batches | " + " | ".join(f"{name} ms p50/p90" for name in PHASES) + " |")
+            print("|---:|---|---:|" + "---:|" * len(PHASES))
+            for rate, log_files in phases_by_run:
+                for job, log in log_files.items():
+                    phases = batch_phases(log)
+                    cells = [f"{percentile(v, 0.5)} / {percentile(v, 0.9)}" for v in phases.values()]
+                    print(f"| {rate:,} | {job} | {len(phases['triggerExecution'])} | " + " | ".join(cells) + " |")
     finally:
         stack.stop_service(cfg, "kafka")
         drop_scratch_db(admin_url, db)
