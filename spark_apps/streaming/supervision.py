@@ -92,9 +92,13 @@ def run_until_stopped(
         time.sleep(poll_seconds)
 
 
-def processing_time(trigger_seconds: float) -> str:
-    """A ``processingTime`` trigger interval; fractions of a second are kept (0 = back to back)."""
-    return f"{round(trigger_seconds * 1000)} milliseconds"
+def trigger_options(available_now: bool, trigger_seconds: float) -> dict:
+    """Keyword arguments of ``DataStreamWriter.trigger``: availableNow (process what is there,
+    then stop), else a ``processingTime`` interval with fractions of a second kept (0 = back
+    to back)."""
+    if available_now:
+        return {"availableNow": True}
+    return {"processingTime": f"{round(trigger_seconds * 1000)} milliseconds"}
 
 
 def add_streaming_arguments(parser, trigger_seconds: float) -> None:

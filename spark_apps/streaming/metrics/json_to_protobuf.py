@@ -35,8 +35,8 @@ from spark_apps.common.session import get_spark
 from spark_apps.streaming.supervision import (
     add_streaming_arguments,
     clear_stop_marker,
-    processing_time,
     run_until_stopped,
+    trigger_options,
 )
 from spark_apps.streaming.kafka import read_stream, write_stream
 from spark_apps.streaming.metrics.transforms import json_to_kafka_records
@@ -68,9 +68,7 @@ def start_query(
     source = read_stream(spark, bootstrap, source_topic, **options)
     records = json_to_kafka_records(source, sink_topic, dead_letter_topic)
     writer = write_stream(records, bootstrap, None, checkpoint).queryName(QUERY_NAME)
-    writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
-        processingTime=processing_time(trigger_seconds))
-    return writer.start()
+    return writer.trigger(**trigger_options(available_now, trigger_seconds)).start()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

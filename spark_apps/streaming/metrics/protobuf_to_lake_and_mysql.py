@@ -59,8 +59,8 @@ from spark_apps.common.session import get_spark
 from spark_apps.streaming.supervision import (
     add_streaming_arguments,
     clear_stop_marker,
-    processing_time,
     run_until_stopped,
+    trigger_options,
 )
 from spark_apps.streaming.kafka import read_stream
 from spark_apps.streaming.kafka.sink import KafkaArrowBatchWriter
@@ -228,7 +228,6 @@ def start_query(
         "startingOffsets": starting_offsets,
         "maxOffsetsPerTrigger": max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER,
     }
-    trigger = {"availableNow": True} if available_now else {"processingTime": processing_time(trigger_seconds)}
     csv_root = csv_uri(lake_uri)
     stream_ids: dict[str, str] = {}  # read once, at the first batch (Spark wrote it at start)
 
@@ -245,7 +244,7 @@ def start_query(
         .outputMode("append")
         .foreachBatch(write)
         .option("checkpointLocation", checkpoint)
-        .trigger(**trigger)
+        .trigger(**trigger_options(available_now, trigger_seconds))
         .start()
     )
 
