@@ -98,11 +98,10 @@ def connector_alone(spark, bootstrap: str, source: str, copy_topic: str, checkpo
     """Seconds of the Kafka connector without any of the pipeline's work, as availableNow runs
     over the same backlog: (read into Spark and discard, read and write unchanged to
     ``copy_topic``). Job A's throughput is bounded by the second."""
-    from pyspark.sql import functions as F
-
     from spark_apps.streaming.kafka import read_stream, write_stream
+    from spark_apps.streaming.metrics.json_to_protobuf import DEFAULT_MAX_OFFSETS_PER_TRIGGER
 
-    options = {"startingOffsets": "earliest", "maxOffsetsPerTrigger": max_offsets or 500_000}
+    options = {"startingOffsets": "earliest", "maxOffsetsPerTrigger": max_offsets or DEFAULT_MAX_OFFSETS_PER_TRIGGER}
     seconds = []
     for name, sink in (("read", None), ("copy", copy_topic)):
         records = read_stream(spark, bootstrap, source, **options)
@@ -236,7 +235,8 @@ _PROGRESS_MARK = "Streaming query made progress: "
 PHASES = ("triggerExecution", "addBatch", "commitOffsets", "walCommit", "latestOffset", "queryPlanning")
 
 
-def percentile(values: list[int], q: float):
+def percentile(values: list, q: float):
+    """The value at quantile ``q`` of ``values`` (nearest rank below), "-" when there are none."""
     return sorted(values)[min(len(values) - 1, int(len(values) * q))] if values else "-"
 
 
@@ -334,12 +334,10 @@ def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path,
             if j == len(visible):
                 break
             latencies.append(visible[j][0] - produced_at)
-        latencies.sort()
         seen = visible[-1][1] if visible else 0
         if not latencies:
             return float("nan"), float("nan"), seen, log_files
-        return (latencies[len(latencies) // 2], latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], seen,
-                log_files)
+        return percentile(latencies, 0.5), percentile(latencies, 0.99), seen, log_files
     finally:
         for proc in procs:
             if proc.poll() is None:
