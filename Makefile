@@ -4,7 +4,7 @@ VENV := .venv
 DP := $(VENV)/bin/dp
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: help deps demo up stop status test lock bundle bench clean
+.PHONY: help deps demo up stop status test lock jars-lock bundle bench clean
 
 help:
 	@echo "make demo    install, start the embedded stack, leave Airflow on http://localhost:8080"
@@ -13,6 +13,7 @@ help:
 	@echo "make status  show the stack's processes"
 	@echo "make bench   run the benchmarks (prints the README tables)"
 	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
+	@echo "make jars-lock  re-resolve jvm/jars.sha256 from jvm/pom.xml"
 
 deps:
 	@scripts/install.sh
@@ -44,6 +45,9 @@ bench: deps
 
 lock:
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+jars-lock: deps
+	$(VENV)/bin/python -m include.platform.jvm lock
 
 clean:
 	rm -rf build .pytest_cache

@@ -43,6 +43,8 @@ ADMIN_URL = os.environ.get("DP_TEST_MYSQL_ADMIN_URL", "mysql://root:@127.0.0.1:3
 def spark():
     from pyspark.sql import SparkSession
 
+    from include.platform.jvm import spark_jars
+
     session = (
         SparkSession.builder.master("local[2]")
         .appName("dataplatform-tests")
@@ -51,6 +53,8 @@ def spark():
         .config("spark.default.parallelism", "2")
         .config("spark.ui.enabled", "false")
         .config("spark.driver.memory", "1g")
+        # The platform's pinned connector jars (Kafka, Avro, s3a), as every job gets them.
+        .config("spark.jars", spark_jars())
         .getOrCreate()
     )
     yield session
