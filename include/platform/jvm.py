@@ -8,8 +8,11 @@ group's runtime jars into ``$DP_JARS_DIR/<group>/`` (default
 what was resolved, so a second run with nothing changed does not start Maven at all.
 
 Users of the jars ask this module for them: :func:`spark_jars` for ``spark.jars`` /
-``--jars``, :func:`classpath` for a service's own JVM (the Kafka broker). Jobs never use
-``--packages``: nothing is downloaded when a job runs.
+``--jars``, :func:`classpath` for a service's own JVM (the Kafka broker),
+:func:`pinned_jar_names` for the EMR steps (names from the lock, no I/O of the cache
+folder). The Docker images resolve the same pom in a Maven build stage and install the
+result with ``python -m include.platform.jvm install``. Jobs never use ``--packages``:
+nothing is downloaded when a job runs.
 """
 from __future__ import annotations
 
@@ -122,12 +125,37 @@ def resolve(groups: tuple[str, ...] = GROUPS, echo=print) -> None:
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{group}-") as tmp:
             fresh = Path(tmp) / group
             _maven(group, fresh)
-            verify(group, fresh, pins)
-            (fresh / STAMP).write_text(stamp + "\n")
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(fresh, target)
+            _put_in_place(group, fresh, pins, stamp, target)
         echo(f"JVM jars '{group}': {len(pins)} jars in {target}")
+
+
+def _put_in_place(group: str, fresh: Path, pins: dict[str, str], stamp: str, target: Path) -> None:
+    """Verify ``fresh`` (a folder next to ``target``), stamp it and make it ``target``."""
+    verify(group, fresh, pins)
+    (fresh / STAMP).write_text(stamp + "\n")
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(fresh, target)
+
+
+def install(group: str, source: Path, echo=print) -> Path:
+    """Install jars of ``group`` that were resolved elsewhere from the same jvm/pom.xml (the
+    Maven stage of docker/airflow.Dockerfile) exactly as :func:`resolve` would: only when
+    they verify against jvm/jars.sha256, and stamped, so that :func:`classpath` serves them."""
+    pins = read_lock().get(group) or {}
+    if not pins:
+        raise JarsError(f"jvm/jars.sha256 pins no jar of group '{group}': run `make jars-lock`")
+    verify(group, source, pins)
+    target = group_dir(group)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{group}-") as tmp:
+        fresh = Path(tmp) / group
+        fresh.mkdir()
+        for name in pins:
+            shutil.copy2(source / name, fresh / name)
+        _put_in_place(group, fresh, pins, _manifest_stamp(group, pins), target)
+    echo(f"JVM jars '{group}': {len(pins)} jars from {source} in {target}")
+    return target
 
 
 def write_lock(echo=print) -> None:
@@ -153,6 +181,18 @@ def classpath(group: str) -> list[Path]:
     return jars
 
 
+def pinned_jar_names(group: str, lock: Path | None = None) -> list[str]:
+    """The file names of ``group``'s jars as jvm/jars.sha256 pins them, sorted like
+    :func:`classpath`. Reads only the checked-in lock (no cache folder), so DAG files may
+    use it at parse time: the EMR steps name the uploaded jars with it."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown jar group {group!r}; known: {', '.join(GROUPS)}")
+    names = sorted(read_lock(lock or LOCK).get(group) or {})
+    if not names:
+        raise JarsError(f"jvm/jars.sha256 pins no jar of group '{group}': run `make jars-lock`")
+    return names
+
+
 def spark_jars() -> str:
     """``spark.jars`` for local applications: the spark group, comma-separated local paths."""
     return ",".join(str(p) for p in classpath("spark"))
@@ -160,12 +200,18 @@ def spark_jars() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["resolve", "lock", "path"])
+    parser.add_argument("command", choices=["resolve", "lock", "path", "install"])
     parser.add_argument("--group", choices=GROUPS)
+    parser.add_argument("--from", dest="source", type=Path,
+                        help="install: a folder holding the group's jars, resolved from jvm/pom.xml elsewhere")
     args = parser.parse_args(argv)
+    if args.command == "install" and not (args.group and args.source):
+        parser.error("install needs --group and --from")
     try:
         if args.command == "resolve":
             resolve((args.group,) if args.group else GROUPS)
+        elif args.command == "install":
+            install(args.group, args.source)
         elif args.command == "lock":
             write_lock()
         else:
