@@ -31,6 +31,7 @@ status: deps
 	@$(DP) status
 
 test: deps
+	$(VENV)/bin/ruff check .
 	@$(DP) build
 	$(PYTEST) tests $(PYTEST_ARGS)
 

@@ -19,7 +19,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import Iterable, Sequence
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
@@ -35,6 +35,8 @@ class ResultsDb:
     user: str
     password: str
     database: str
+    # Set for a local admin login through the server's socket (``?unix_socket=/path``).
+    unix_socket: str | None = None
 
     def __repr__(self) -> str:  # never print the password
         return f"ResultsDb({self.user}@{self.host}:{self.port}/{self.database})"
@@ -52,6 +54,7 @@ class ResultsDb:
             user=unquote(parsed.username or ""),
             password=unquote(parsed.password or ""),
             database=parsed.path.lstrip("/"),
+            unix_socket=(parse_qs(parsed.query).get("unix_socket") or [None])[0],
         )
 
     @classmethod
@@ -90,6 +93,7 @@ class ResultsDb:
             autocommit=autocommit,
             charset="utf8mb4",
             connect_timeout=10,
+            unix_socket=self.unix_socket,
         )
 
 

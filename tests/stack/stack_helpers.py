@@ -7,7 +7,6 @@ from pathlib import Path
 from include.platform import stack
 
 
-
 def make_config(home: Path) -> stack.StackConfig:
     """A private stack: its own home, ports, metadata DB and results database/user."""
     suffix = uuid.uuid4().hex[:8]
@@ -15,6 +14,7 @@ def make_config(home: Path) -> stack.StackConfig:
         home=home,
         airflow_port=stack.free_port(),
         kafka_port=stack.free_port(),
+        kafka_controller_port=stack.free_port(),
         moto_port=stack.free_port(),
         metadata_db="sqlite",
         results_db=f"dp_it_{suffix}",

