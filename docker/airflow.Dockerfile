@@ -4,14 +4,23 @@
 # driver runs in the scheduler container, which LocalExecutor runs tasks in), and the same
 # connector jars as the Spark cluster. DAGs and code are mounted, never baked in.
 ARG SPARK_IMAGE=apache/spark:4.2.0-scala2.13-java17-ubuntu
+ARG MAVEN_IMAGE=maven:3.9-eclipse-temurin-17
 
 FROM ${SPARK_IMAGE} AS spark
 
-# Connector jars (spark-sql-kafka, hadoop-aws + AWS SDK): the driver needs them too.
-FROM ${SPARK_IMAGE} AS connector-jars
-USER root
-COPY docker/spark/fetch-jars.sh /usr/local/bin/fetch-jars.sh
-RUN bash /usr/local/bin/fetch-jars.sh /opt/connector-jars
+# Connector jars: the `spark` group of jvm/pom.xml, resolved and checked against
+# jvm/jars.sha256 exactly as in docker/spark.Dockerfile (same stage): the driver needs them too.
+FROM ${MAVEN_IMAGE} AS connector-jars
+WORKDIR /build
+COPY jvm/pom.xml jvm/jars.sha256 jvm/
+RUN --mount=type=cache,target=/root/.m2 \
+    mvn -q -B --strict-checksums -f jvm/pom.xml -P spark dependency:copy-dependencies \
+        -DoutputDirectory=/opt/connector-jars -DincludeScope=runtime \
+ && awk '$1 == "spark" { print $3 "  " $2 }' jvm/jars.sha256 > /tmp/spark.sha256 \
+ && (cd /opt/connector-jars && sha256sum --strict --quiet -c /tmp/spark.sha256) \
+ && awk '{ print $2 }' /tmp/spark.sha256 | LC_ALL=C sort > /tmp/pinned \
+ && (cd /opt/connector-jars && ls -1 | LC_ALL=C sort) > /tmp/resolved \
+ && diff -u /tmp/pinned /tmp/resolved
 
 FROM apache/airflow:3.3.2-python3.11
 USER root
@@ -48,10 +57,21 @@ RUN pyspark_pin="$(grep -E '^pyspark==' /tmp/requirements.lock)" \
  && pip install --no-cache-dir --force-reinstall --no-deps "$pyspark_pin" \
  && rm /tmp/requirements.lock
 
+# The jars twice, from one verified copy:
+#  * $DP_JARS_DIR/spark: where include/platform/jvm.py serves them from (as `make deps` leaves
+#    them in ~/.cache/dataplatform/jars), so `dp build` (airflow-init) puts the same jars
+#    into build/jars/ for the EMR steps. Installed by jvm.py itself (checksums against the
+#    lock, stamp); the two modules it needs are copied for this step only.
+#  * pyspark/jars: the client-mode driver's Spark classpath, as /opt/spark/jars in the cluster.
+ENV DP_JARS_DIR=/opt/dataplatform/jars
 COPY --from=connector-jars --chown=airflow:0 /opt/connector-jars/ /tmp/connector-jars/
-RUN jars="$(python -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')" \
- && cp /tmp/connector-jars/*.jar "$jars"/ \
- && rm -rf /tmp/connector-jars \
+COPY --chown=airflow:0 jvm/pom.xml jvm/jars.sha256 /tmp/dp/jvm/
+COPY --chown=airflow:0 include/platform/jvm.py include/platform/settings.py /tmp/dp/include/platform/
+RUN touch /tmp/dp/include/__init__.py /tmp/dp/include/platform/__init__.py \
+ && (cd /tmp/dp && python -m include.platform.jvm install --group spark --from /tmp/connector-jars) \
+ && jars="$(python -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')" \
+ && cp "$DP_JARS_DIR"/spark/*.jar "$jars"/ \
+ && rm -rf /tmp/connector-jars /tmp/dp \
  && ln -s "$(command -v python)" /opt/dataplatform/bin/python
 
 # spark-submit reads spark-defaults.conf from here (s3a -> MinIO). The Python path is the same

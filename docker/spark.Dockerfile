@@ -8,12 +8,25 @@
 # minor version differs from the driver's (3.11 in the Airflow image), so Python 3.11 is
 # installed below with uv instead.
 ARG SPARK_IMAGE=apache/spark:4.2.0-scala2.13-java17-ubuntu
+ARG MAVEN_IMAGE=maven:3.9-eclipse-temurin-17
 
-# ---- stage 1: connector jars, downloaded at build time (see docker/spark/fetch-jars.sh)
-FROM ${SPARK_IMAGE} AS connector-jars
-USER root
-COPY docker/spark/fetch-jars.sh /usr/local/bin/fetch-jars.sh
-RUN bash /usr/local/bin/fetch-jars.sh /opt/connector-jars
+# ---- stage 1: connector jars = the `spark` group of jvm/pom.xml, the one manifest that also
+# feeds `make deps` (include/platform/jvm.py) and the EMR steps. Resolved by Maven at BUILD time
+# (never at run time: no --packages) and refused unless every jar is the one pinned in
+# jvm/jars.sha256, no more, no less. The pom already leaves out what Spark ships
+# (tests/stack/test_jvm_jars.py checks it against pyspark/jars, the distribution's jars).
+# The same stage is in docker/airflow.Dockerfile (the client-mode driver needs the jars too).
+FROM ${MAVEN_IMAGE} AS connector-jars
+WORKDIR /build
+COPY jvm/pom.xml jvm/jars.sha256 jvm/
+RUN --mount=type=cache,target=/root/.m2 \
+    mvn -q -B --strict-checksums -f jvm/pom.xml -P spark dependency:copy-dependencies \
+        -DoutputDirectory=/opt/connector-jars -DincludeScope=runtime \
+ && awk '$1 == "spark" { print $3 "  " $2 }' jvm/jars.sha256 > /tmp/spark.sha256 \
+ && (cd /opt/connector-jars && sha256sum --strict --quiet -c /tmp/spark.sha256) \
+ && awk '{ print $2 }' /tmp/spark.sha256 | LC_ALL=C sort > /tmp/pinned \
+ && (cd /opt/connector-jars && ls -1 | LC_ALL=C sort) > /tmp/resolved \
+ && diff -u /tmp/pinned /tmp/resolved
 
 # ---- stage 2: the runtime image
 FROM ${SPARK_IMAGE}

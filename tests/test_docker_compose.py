@@ -6,13 +6,15 @@ checks, and no secret written in the file.
 """
 from __future__ import annotations
 
-import os
-
 import ast
+import fnmatch
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -35,7 +37,7 @@ PROJECT_FOLDERS = ("dags", "spark_apps", "plugins", "include")
 EMBEDDED_COUNTERPARTS = {
     "metadata DB (PostgreSQL/SQLite)": "postgres",
     "results DB (MariaDB)": "mysql",
-    "kafka": "kafka",          # stack.broker_service: Tansu
+    "kafka": "kafka",          # the embedded Apache Kafka broker (jvm/pom.xml kafka-broker jars)
     "moto": "minio",           # stack.moto_service: the S3 stand-in
     "Spark (local[2])": "spark-master",
     **{name: name for name in stack.AIRFLOW_SERVICES},
@@ -82,8 +84,11 @@ def _embedded_stack_environment_keys() -> set[str]:
     Calling the function is not an option here: it writes generated secrets under the
     home directory and runs `java -version` (find_java), so its keys are parsed instead.
     """
-    tree = ast.parse(Path(stack.__file__).read_text())
-    func = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "stack_environment")
+    # stack is a package: the function lives in one of its modules.
+    sources = sorted(Path(stack.__file__).parent.glob("*.py")) if Path(stack.__file__).name == "__init__.py" \
+        else [Path(stack.__file__)]
+    func = next(n for src in sources for n in ast.walk(ast.parse(src.read_text()))
+                if isinstance(n, ast.FunctionDef) and n.name == "stack_environment")
     keys: set[str] = set()
     for node in ast.walk(func):
         if isinstance(node, ast.Dict):
@@ -149,6 +154,49 @@ def _dockerfile_images(path: Path) -> list[str]:
     return images
 
 
+def _copy_sources(dockerfile: Path) -> list[str]:
+    """Build-context sources of every COPY without --from (several sources per line allowed)."""
+    sources = []
+    for line in re.findall(r"^COPY\s+(.+)$", dockerfile.read_text(), re.MULTILINE):
+        words = line.split()
+        if any(w.startswith("--from") for w in words):
+            continue
+        paths = [w for w in words if not w.startswith("--")]
+        sources += paths[:-1]
+    return sources
+
+
+def _dockerignored(dockerfile: Path, path: str) -> bool:
+    """Whether ``<dockerfile>.dockerignore`` keeps ``path`` out of the build context: the
+    last pattern matching the path or one of its parent folders decides, ``!`` re-includes."""
+    ignore = dockerfile.with_name(dockerfile.name + ".dockerignore")
+    if not ignore.is_file():
+        return False
+    parts = path.rstrip("/").split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for raw in ignore.read_text().splitlines():
+        pattern = raw.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").strip("/")
+        if any(fnmatch.fnmatchcase(prefix, pattern) for prefix in prefixes):
+            excluded = not negate
+    return excluded
+
+
+def test_dockerignore_check_reads_exceptions(tmp_path):
+    dockerfile = tmp_path / "x.Dockerfile"
+    dockerfile.write_text("FROM scratch\n")
+    (tmp_path / "x.Dockerfile.dockerignore").write_text("*\n!requirements.lock\n!docker/spark/\n!jvm/pom.xml\n")
+    assert not _dockerignored(dockerfile, "requirements.lock")
+    assert not _dockerignored(dockerfile, "docker/spark/spark-defaults.conf")
+    assert not _dockerignored(dockerfile, "jvm/pom.xml")
+    assert _dockerignored(dockerfile, "jvm/jars.sha256")
+    assert _dockerignored(dockerfile, "include/platform/jvm.py")
+
+
 def test_built_images_reference_existing_dockerfiles_with_pinned_bases(services):
     built = {name: svc for name, svc in services.items() if svc.get("build")}
     assert {"airflow-api-server", "spark-master"} <= set(built)
@@ -164,9 +212,11 @@ def test_built_images_reference_existing_dockerfiles_with_pinned_bases(services)
             assert ":" in last and not last.endswith(":latest") and "$" not in image, (
                 f"{dockerfile.name}: base image {image} is not pinned"
             )
-        # Files the Dockerfile copies from the build context exist.
-        for src in re.findall(r"^COPY\s+(?!.*--from)(?:--\S+\s+)*(\S+)\s+\S+$", dockerfile.read_text(), re.MULTILINE):
+        # Files the Dockerfile copies from the build context exist and are in the context
+        # its .dockerignore leaves.
+        for src in _copy_sources(dockerfile):
             assert (context / src).exists(), f"{dockerfile.name}: COPY source {src} does not exist"
+            assert not _dockerignored(dockerfile, src), f"{dockerfile.name}: COPY source {src} is excluded by its .dockerignore"
 
 
 def test_airflow_image_matches_the_lock():
@@ -184,6 +234,83 @@ def test_airflow_image_matches_the_lock():
         assert f"apache/spark:{pyspark}-" in content, f"{dockerfile}: Spark image is not the lock's pyspark {pyspark}"
 
 
+# ---------------------------------------------------------------------------------- JVM jars: one manifest
+
+
+def _pom_properties() -> dict[str, str]:
+    root = ET.parse(ROOT / "jvm" / "pom.xml").getroot()
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    return {child.tag.split("}", 1)[1]: (child.text or "").strip() for child in root.find("m:properties", ns)}
+
+
+def test_compose_kafka_is_the_poms_kafka_release(services):
+    kafka_version = _pom_properties()["kafka.version"]
+    image = services["kafka"]["image"]
+    assert image == f"apache/kafka:{kafka_version}", f"compose runs {image}, jvm/pom.xml pins Kafka {kafka_version}"
+
+
+MAVEN_SPARK_GROUP = re.compile(
+    r"mvn\b[^\n]*?\s-f\s+jvm/pom\.xml\s+-P\s+spark\s+dependency:copy-dependencies\s*\\?\s*"
+    r"-DoutputDirectory=(?P<out>\S+)\s+-DincludeScope=runtime"
+)
+
+
+@pytest.mark.parametrize("dockerfile", ["spark.Dockerfile", "airflow.Dockerfile"])
+def test_images_take_the_connector_jars_from_jvm_pom(dockerfile):
+    """Both images resolve the `spark` group of jvm/pom.xml with Maven at build time and
+    refuse jars that differ from jvm/jars.sha256; no Ivy/--packages resolution is left."""
+    path = ROOT / "docker" / dockerfile
+    text = path.read_text()
+    stage = re.search(r"^FROM\s+(\S+)\s+AS\s+connector-jars$", text, re.MULTILINE)
+    assert stage, f"{dockerfile}: no connector-jars stage"
+    assert "maven:" in next(i for i in _dockerfile_images(path) if "maven" in i)
+    assert re.search(r"^COPY\s+jvm/pom\.xml\s+jvm/jars\.sha256\s+jvm/$", text, re.MULTILINE), text
+    build = MAVEN_SPARK_GROUP.search(text)
+    assert build, f"{dockerfile}: the connector-jars stage does not run Maven on jvm/pom.xml -P spark"
+    assert "--strict-checksums" in text
+    out = build["out"]
+    # every resolved jar is checked against its pin, and nothing unpinned slips through
+    assert re.search(r"""awk '\$1 == "spark" \{ print \$3 "  " \$2 \}' jvm/jars\.sha256""", text)
+    assert f"cd {out} && sha256sum --strict --quiet -c" in text
+    assert "diff -u /tmp/pinned /tmp/resolved" in text
+    assert re.search(rf"^COPY\s+--from=connector-jars\s+(?:--\S+\s+)*{re.escape(out)}/\s", text, re.MULTILINE)
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    assert "fetch-jars" not in code and "ivy" not in code.lower() and "--packages" not in code
+    for src in ("jvm/pom.xml", "jvm/jars.sha256"):
+        assert not _dockerignored(path, src), f"{dockerfile}.dockerignore excludes {src}"
+
+
+def test_both_images_run_the_same_connector_jars_stage():
+    def stage(name: str) -> list[str]:
+        text = (ROOT / "docker" / name).read_text()
+        start = text.index("AS connector-jars")
+        lines = text[start: text.index("\nFROM ", start)].splitlines()
+        return [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+    assert stage("spark.Dockerfile") == stage("airflow.Dockerfile")
+    assert not (ROOT / "docker" / "spark" / "fetch-jars.sh").exists()
+
+
+def test_airflow_image_serves_the_jars_to_jvm_py_and_the_driver():
+    """`dp build` in airflow-init copies the spark group into build/jars/ (the EMR artifact):
+    jvm.py finds it in DP_JARS_DIR, installed by jvm.py from the verified stage output; the
+    client-mode driver gets the same jars on its classpath (pyspark/jars)."""
+    text = (ROOT / "docker" / "airflow.Dockerfile").read_text()
+    jars_dir = re.search(r"^ENV DP_JARS_DIR=(\S+)$", text, re.MULTILINE).group(1)
+    assert "python -m include.platform.jvm install --group spark --from /tmp/connector-jars" in text
+    assert 'cp "$DP_JARS_DIR"/spark/*.jar "$jars"/' in text
+    assert jars_dir.startswith("/opt/dataplatform/")  # created writable for the airflow user above
+    for src in ("include/platform/jvm.py", "include/platform/settings.py"):
+        assert src in _copy_sources(ROOT / "docker" / "airflow.Dockerfile")
+    # The two copied modules need nothing else: the standard library, and jvm.py settings.REPO_ROOT.
+    for module, allowed in (("jvm.py", {"include.platform.settings"}), ("settings.py", set())):
+        tree = ast.parse((ROOT / "include" / "platform" / module).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        outside = {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names and m != "__future__"}
+        assert outside <= allowed, f"include/platform/{module} imports {sorted(outside - allowed)}: copy them in the image too"
+
+
 def test_referenced_files_exist(services):
     for name, svc in services.items():
         for volume in svc.get("volumes") or []:
@@ -193,7 +320,6 @@ def test_referenced_files_exist(services):
     init_scripts = list((ROOT / "docker" / "mysql" / "initdb").iterdir())
     assert init_scripts, "no MySQL init script"
     assert (ROOT / "docker" / "minio" / "init.sh").is_file()
-    assert (ROOT / "docker" / "spark" / "fetch-jars.sh").is_file()
     assert ENV_EXAMPLE.is_file()
 
 
@@ -281,7 +407,8 @@ def test_platform_settings_in_docker(services, monkeypatch):
         "aws_default", "spark_default", "kafka_default", "mysql_results",
     )
     assert cfg.spark_apps_uri == "file:///opt/airflow/build"
-    assert env["DP_KAFKA_SPARK_FORMAT"] == "native"
+    # The native `kafka` format (spark-sql-kafka in both images) is the only one: no switch.
+    assert "DP_KAFKA_SPARK_FORMAT" not in env
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "False"
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith("/opt/airflow/auth/")

@@ -107,7 +107,9 @@ def verify(group: str, folder: Path, pins: dict[str, str]) -> None:
         )
     for name, digest in pins.items():
         if _sha256(found[name]) != digest:
-            raise JarsError(f"{found[name]} does not match its checksum in jvm/jars.sha256: delete {folder} and rerun `make deps`")
+            raise JarsError(
+                f"{found[name]} does not match its checksum in jvm/jars.sha256: delete {folder} and rerun `make deps`"
+            )
 
 
 def resolve(groups: tuple[str, ...] = GROUPS, echo=print) -> None:
