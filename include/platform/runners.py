@@ -3,11 +3,12 @@
 ``DP_RUNNER=local``: one SparkSubmitOperator per job on ``spark_default`` (local[2]
 in the embedded stack, spark://spark-master:7077 in docker-compose).
 
-``DP_RUNNER=emr``: upload the artifact (bundle, entry files, bootstrap script) to S3,
-create a cluster (or reuse ``DP_EMR_CLUSTER_ID``), add one step per job and wait with
-a deferrable EmrStepSensor, then always terminate the cluster we created, also when a
-step failed. Because the terminate task runs on ALL_DONE and would make the run look
-green, a final ``steps_succeeded`` task (ONE_FAILED) fails the run when any step failed.
+``DP_RUNNER=emr``: upload the artifact (bundle, entry files, bootstrap script, the
+connector jars the steps pass as ``--jars``) to S3, create a cluster (or reuse
+``DP_EMR_CLUSTER_ID``), add one step per job and wait with a deferrable EmrStepSensor,
+then always terminate the cluster we created, also when a step failed. Because the
+terminate task runs on ALL_DONE and would make the run look green, a final
+``steps_succeeded`` task (ONE_FAILED) fails the run when any step failed.
 """
 from __future__ import annotations
 
@@ -116,12 +117,21 @@ def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, 
     def upload_spark_apps(local_dir: str, target_uri: str) -> str:
         from pathlib import Path
 
+        from include.platform.jvm import pinned_jar_names
         from include.platform.s3_upload import upload_files
+        from include.platform.spark_jobs import JARS_DIR, JARS_MANIFEST
 
         root = Path(local_dir)
         files = [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
         if not any(p.name == "spark_apps.zip" for p in files):
             raise FileNotFoundError(f"{root}/spark_apps.zip missing: run `dp build` first")
+        # The steps name the jars from jvm/jars.sha256 (at parse time): the artifact must hold exactly those.
+        manifest = root / JARS_DIR / JARS_MANIFEST
+        shipped = manifest.read_text().split() if manifest.is_file() else []
+        if shipped != pinned_jar_names("spark"):
+            raise FileNotFoundError(
+                f"{root}/{JARS_DIR}/ does not hold the spark jars of jvm/jars.sha256: run `make deps` and `dp build`"
+            )
         return f"uploaded {len(upload_files(settings.aws_conn_id, root, files, target_uri))} files to {target_uri}"
 
     upload = upload_spark_apps(settings.spark_apps_local_dir, settings.spark_apps_uri)

@@ -5,7 +5,9 @@ The spark-submit arguments are produced in exactly one place,
 :meth:`SparkJob.submit_args`; the local operator is built from the same pieces
 and ``tests/platform/test_spark_jobs.py`` checks that the provider's rendered
 command and the EMR step carry identical arguments. Only the artifact root
-differs (``file://.../build`` vs ``s3://.../spark_apps``).
+differs (``file://.../build`` vs ``s3://.../spark_apps``), and the EMR step names the
+platform's connector jars with ``--jars`` (uploaded in ``build/jars/``), which local
+applications get from ``spark.jars`` in their Spark configuration instead.
 """
 from __future__ import annotations
 
@@ -16,9 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from include.platform import jvm
 from include.platform.settings import REPO_ROOT, Settings
 
 BUNDLE_NAME = "spark_apps.zip"
+# build/jars/: the `spark` jar group of jvm/pom.xml, shipped beside the bundle; MANIFEST
+# lists the file names in --jars order.
+JARS_DIR = "jars"
+JARS_MANIFEST = "MANIFEST"
 # Settings every job gets, locally and on EMR.
 COMMON_CONF: Mapping[str, str] = {
     "spark.sql.session.timeZone": "UTC",
@@ -40,18 +47,21 @@ class SparkJob:
     def all_conf(self) -> dict[str, str]:
         return {**COMMON_CONF, **self.conf}
 
-    def submit_args(self, apps_uri: str) -> list[str]:
+    def submit_args(self, apps_uri: str, jars: Sequence[str] = ()) -> list[str]:
         """spark-submit arguments after --master/--deploy-mode, in SparkSubmitHook's order."""
         argv: list[str] = []
         for key, value in self.all_conf().items():
             argv += ["--conf", f"{key}={value}"]
         argv += ["--py-files", f"{apps_uri.rstrip('/')}/{BUNDLE_NAME}"]
+        if jars:
+            argv += ["--jars", ",".join(jars)]
         argv += ["--name", self.name]
         argv += [f"{apps_uri.rstrip('/')}/{self.entry}", *self.args]
         return argv
 
     def emr_step(self, settings: Settings, action_on_failure: str = "CONTINUE") -> dict[str, Any]:
-        """The EMR step running this job (cluster deploy mode on YARN)."""
+        """The EMR step running this job (cluster deploy mode on YARN), with the connector
+        jars of the artifact (:func:`emr_jars`) as ``--jars``."""
         return {
             "Name": self.name,
             "ActionOnFailure": action_on_failure,
@@ -63,7 +73,7 @@ class SparkJob:
                     "yarn",
                     "--deploy-mode",
                     "cluster",
-                    *self.submit_args(settings.spark_apps_uri),
+                    *self.submit_args(settings.spark_apps_uri, jars=emr_jars(settings.spark_apps_uri)),
                 ],
             },
         }
@@ -86,10 +96,48 @@ class SparkJob:
         )
 
 
+def emr_jars(apps_uri: str) -> list[str]:
+    """The connector jars an EMR step passes to spark-submit: the `spark` group of jvm/pom.xml
+    as uploaded with the artifact (``<apps_uri>/jars/<file>``, see :func:`build_bundle`).
+
+    The names come from the checked-in jvm/jars.sha256, not from the jar folder: DAG files
+    render the steps at parse time, where only reading the repository is allowed.
+
+    The jars are built for the pyspark in requirements.lock (Spark 4.2.0, Scala 2.13); the
+    EMR release DP_EMR_RELEASE names brings its own Spark (emr-spark-8.0.0: Spark 4.0.2,
+    emr-7.x: Spark 3.5), so connector jars matching the cluster's Spark release are a
+    follow-up (issue 17).
+    """
+    root = apps_uri.rstrip("/")
+    return [f"{root}/{JARS_DIR}/{name}" for name in jvm.pinned_jar_names("spark")]
+
+
+def _copy_jars(out: Path) -> Path:
+    """``out/jars/``: the resolved `spark` jars (verified against the lock) and MANIFEST."""
+    pins = jvm.read_lock().get("spark") or {}
+    jars = jvm.classpath("spark")  # JarsError "run `make deps`" when they are not resolved
+    jvm.verify("spark", jvm.group_dir("spark"), pins)
+    target = out / JARS_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    names = [jar.name for jar in jars]
+    for stale in target.glob("*.jar"):
+        if stale.name not in names:
+            stale.unlink()
+    for jar in jars:
+        dest = target / jar.name
+        src_stat = jar.stat()
+        if dest.exists() and (dest.stat().st_size, dest.stat().st_mtime_ns) == (src_stat.st_size, src_stat.st_mtime_ns):
+            continue  # copied by a previous build (copy2 keeps the time stamp)
+        shutil.copy2(jar, dest)
+    (target / JARS_MANIFEST).write_text("".join(f"{name}\n" for name in names))
+    return target
+
+
 def build_bundle(out_dir: str | os.PathLike | None = None) -> Path:
     """Write ``build/spark_apps.zip`` (the package for --py-files) and a copy of the
     entry files under ``build/spark_apps/``: the artifact root that is used locally
-    as is and uploaded to S3 for EMR.
+    as is and uploaded to S3 for EMR. ``build/jars/`` holds the `spark` jar group of
+    jvm/pom.xml for the EMR steps' --jars (local runs use them from the jar folder).
     """
     out = Path(out_dir or REPO_ROOT / "build")
     src = REPO_ROOT / "spark_apps"
@@ -110,6 +158,7 @@ def build_bundle(out_dir: str | os.PathLike | None = None) -> Path:
     bootstrap.mkdir(exist_ok=True)
     for script in (REPO_ROOT / "include" / "emr").glob("*.sh"):
         shutil.copy2(script, bootstrap / script.name)
+    _copy_jars(out)
     return out / BUNDLE_NAME
 
 

@@ -1,11 +1,12 @@
 """The EMR rendering of Spark jobs, against moto's EMR and S3 APIs (the embedded stack's
 AWS stand-in): cluster configuration from settings, step arguments identical to the local
-spark-submit, and a cluster that is always terminated."""
+spark-submit (plus the connector jars of the artifact as --jars), and a cluster that is
+always terminated."""
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
+from pathlib import Path
 
 import boto3
 import pytest
@@ -14,10 +15,61 @@ from include.platform import settings as platform_settings
 from include.platform.runners import job_flow_overrides, spark_job_tasks
 from include.platform.spark_jobs import SparkJob
 
+ROOT = Path(__file__).resolve().parents[2]
 JOBS = [
     SparkJob("job_one", "spark_apps/access_logs/job.py", ["--input", "s3://lake/raw/x", "--log-date", "2024-01-15"]),
     SparkJob("job_two", "spark_apps/access_logs/job.py", ["--top-n", "3"], conf={"spark.sql.shuffle.partitions": "8"}),
 ]
+APPS = "s3://dataplatform-artifacts/spark_apps"
+# The `spark` group of jvm/jars.sha256, written out here on purpose: the steps must name
+# exactly these jars of the artifact (checked against the lock below).
+SPARK_JARS = (
+    "analyticsaccelerator-s3-1.3.1.jar", "annotations-2.35.4.jar", "apache-client-2.35.4.jar", "arns-2.35.4.jar",
+    "auth-2.35.4.jar", "aws-core-2.35.4.jar", "aws-query-protocol-2.35.4.jar", "aws-xml-protocol-2.35.4.jar",
+    "checksums-2.35.4.jar", "checksums-spi-2.35.4.jar", "commons-pool2-2.13.1.jar", "crt-core-2.35.4.jar",
+    "endpoints-spi-2.35.4.jar", "eventstream-1.0.1.jar", "hadoop-aws-3.5.0.jar", "http-auth-2.35.4.jar",
+    "http-auth-aws-2.35.4.jar", "http-auth-aws-eventstream-2.35.4.jar", "http-auth-spi-2.35.4.jar",
+    "http-client-spi-2.35.4.jar", "identity-spi-2.35.4.jar", "json-utils-2.35.4.jar", "kafka-clients-3.9.2.jar",
+    "metrics-spi-2.35.4.jar", "profiles-2.35.4.jar", "protocol-core-2.35.4.jar", "reactive-streams-1.0.4.jar",
+    "regions-2.35.4.jar", "retries-2.35.4.jar", "retries-spi-2.35.4.jar", "s3-2.35.4.jar",
+    "s3-transfer-manager-2.35.4.jar", "sdk-core-2.35.4.jar", "spark-avro_2.13-4.2.0.jar",
+    "spark-sql-kafka-0-10_2.13-4.2.0.jar", "spark-token-provider-kafka-0-10_2.13-4.2.0.jar", "sts-2.35.4.jar",
+    "third-party-jackson-core-2.35.4.jar", "utils-2.35.4.jar", "utils-lite-2.35.4.jar",
+)
+JARS_ARG = ",".join(f"{APPS}/jars/{name}" for name in SPARK_JARS)
+EXPECTED_STEP_ARGS = {
+    "job_one": [
+        "spark-submit", "--master", "yarn", "--deploy-mode", "cluster",
+        "--conf", "spark.sql.session.timeZone=UTC",
+        "--py-files", f"{APPS}/spark_apps.zip",
+        "--jars", JARS_ARG,
+        "--name", "job_one",
+        f"{APPS}/spark_apps/access_logs/job.py", "--input", "s3://lake/raw/x", "--log-date", "2024-01-15",
+    ],
+    "job_two": [
+        "spark-submit", "--master", "yarn", "--deploy-mode", "cluster",
+        "--conf", "spark.sql.session.timeZone=UTC", "--conf", "spark.sql.shuffle.partitions=8",
+        "--py-files", f"{APPS}/spark_apps.zip",
+        "--jars", JARS_ARG,
+        "--name", "job_two",
+        f"{APPS}/spark_apps/access_logs/job.py", "--top-n", "3",
+    ],
+}
+
+
+def test_expected_jars_are_the_locks_spark_group():
+    lines = [line.split() for line in (ROOT / "jvm" / "jars.sha256").read_text().splitlines()]
+    pinned = sorted(words[1] for words in lines if words and words[0] == "spark")
+    assert list(SPARK_JARS) == pinned, "jvm/jars.sha256 changed: update SPARK_JARS in this test"
+
+
+def test_emr_steps_pass_the_artifacts_jars(monkeypatch):
+    """The rendering alone (no AWS API): DAG files do this at parse time."""
+    monkeypatch.setenv("DP_RUNNER", "emr")
+    settings = platform_settings.load()
+    assert settings.spark_apps_uri == APPS
+    for job in JOBS:
+        assert job.emr_step(settings)["HadoopJarStep"]["Args"] == EXPECTED_STEP_ARGS[job.name]
 
 
 @pytest.fixture
@@ -60,7 +112,7 @@ def test_cluster_configuration_and_steps_on_moto(emr_settings):
     for job, step_id in zip(JOBS, step_ids):
         step = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]
         assert step["Config"]["Jar"] == "command-runner.jar"
-        assert step["Config"]["Args"] == job.emr_step(settings)["HadoopJarStep"]["Args"]
+        assert step["Config"]["Args"] == EXPECTED_STEP_ARGS[job.name]
 
     emr.terminate_job_flows(JobFlowIds=[cluster_id])
     assert emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"] in ("TERMINATING", "TERMINATED")
@@ -68,7 +120,8 @@ def test_cluster_configuration_and_steps_on_moto(emr_settings):
 
 def test_emr_step_and_local_spark_submit_carry_the_same_arguments(emr_settings, monkeypatch):
     """One job definition: the provider's rendered spark-submit and the EMR step differ only
-    in the artifact root and in --master/--deploy-mode."""
+    in the artifact root, in --master/--deploy-mode and in --jars (local applications get
+    the same jars through spark.jars in their Spark configuration)."""
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
     settings, env = emr_settings
@@ -82,10 +135,14 @@ def test_emr_step_and_local_spark_submit_carry_the_same_arguments(emr_settings, 
         )
         command = hook._build_spark_submit_command(op.application)
         assert command[:3] == ["spark-submit", "--master", "local[2]"]
+        assert "--jars" not in command
         step_args = job.emr_step(settings)["HadoopJarStep"]["Args"]
         assert step_args[:5] == ["spark-submit", "--master", "yarn", "--deploy-mode", "cluster"]
+        jars_at = step_args.index("--jars")
+        assert step_args[jars_at + 1] == JARS_ARG
+        without_jars = step_args[5:jars_at] + step_args[jars_at + 2:]
         assert [a.replace("file:///opt/build", "ROOT") for a in command[3:]] == [
-            a.replace("s3://dataplatform-artifacts/spark_apps", "ROOT") for a in step_args[5:]
+            a.replace("s3://dataplatform-artifacts/spark_apps", "ROOT") for a in without_jars
         ]
 
 
@@ -140,10 +197,19 @@ def test_upload_and_create_operators_run_against_moto(emr_settings, tmp_path):
     ti = _TI()
     context = {"ti": ti, "task_instance": ti}
     upload = dag.get_task("upload_spark_apps")
+    # an artifact without the jars the steps name is refused before anything is uploaded
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "spark_apps.zip").write_bytes((tmp_path / "build" / "spark_apps.zip").read_bytes())
+    with pytest.raises(FileNotFoundError, match="spark jars of jvm/jars.sha256"):
+        upload.python_callable(str(bare), settings.spark_apps_uri)
     upload.python_callable(settings.spark_apps_local_dir, settings.spark_apps_uri)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="dataplatform-artifacts", Prefix="spark_apps/")["Contents"]}
     assert {"spark_apps/spark_apps.zip", "spark_apps/spark_apps/access_logs/job.py",
-            "spark_apps/bootstrap/install_python_deps.sh"} <= keys
+            "spark_apps/bootstrap/install_python_deps.sh", "spark_apps/jars/MANIFEST"} <= keys
+    # every jar the steps name is in the bucket, where --jars looks for it
+    assert {f"{APPS}/jars/{name}" for name in SPARK_JARS} <= {f"s3://dataplatform-artifacts/{k}" for k in keys}
+    assert (tmp_path / "build" / "jars" / "MANIFEST").read_text().split() == list(SPARK_JARS)
 
     cluster_id = dag.get_task("create_emr_cluster").execute(context)
     assert cluster_id.startswith("j-")
@@ -151,7 +217,7 @@ def test_upload_and_create_operators_run_against_moto(emr_settings, tmp_path):
     add.job_flow_id = cluster_id
     step_ids = add.execute(context)
     step = _emr(env).describe_step(ClusterId=cluster_id, StepId=step_ids[0])["Step"]
-    assert step["Config"]["Args"] == JOBS[0].emr_step(settings)["HadoopJarStep"]["Args"]
+    assert step["Config"]["Args"] == EXPECTED_STEP_ARGS["job_one"]
     terminate = dag.get_task("terminate_emr_cluster")
     terminate.job_flow_id = cluster_id
     terminate.execute(context)
