@@ -142,16 +142,19 @@ def test_broker_keeps_topics_and_messages_across_restart(private_cfg):
 
     env = stack.up(private_cfg, with_airflow=False, echo=lambda _: None)
     bootstrap = env["DP_KAFKA_BOOTSTRAP"]
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics([NewTopic("kept", 1, 1)])["kept"].result(30)
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the future resolves
+    admin.create_topics([NewTopic("kept", 1, 1)])["kept"].result(30)
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
     for i in range(10):
         producer.produce("kept", value=str(i).encode())
     assert producer.flush(30) == 0
     # Topics are created by platform_bootstrap only: producing to an unknown topic fails.
     errors = []
-    producer.produce("never-created", value=b"x", on_delivery=lambda err, _m: errors.append(err))
-    producer.flush(15)
+    impatient = Producer({"bootstrap.servers": bootstrap, "message.timeout.ms": 3000})
+    impatient.produce("never-created", value=b"x", on_delivery=lambda err, _m: errors.append(err))
+    impatient.flush(15)
     assert errors and errors[0] is not None
+    assert "never-created" not in admin.list_topics(timeout=10).topics
 
     stack.down(private_cfg, echo=lambda _: None)
     env = stack.up(private_cfg, with_airflow=False, echo=lambda _: None)
