@@ -17,7 +17,7 @@ with DAG(
 
 | task | creates |
 |---|---|
-| `create_kafka_topics` | the topics in `DP_KAFKA_TOPICS` (`name:partitions`), on the `kafka_default` connection |
+| `create_kafka_topics` | the topics of `include/platform/topics.py` (partitions, retention) on `kafka_default` |
 | `create_results_schema` | `include/sql/results_schema.sql` in the results DB (`mysql_results`) |
 | `create_bucket_*` | the lake and artifacts buckets on `aws_default` (moto locally, S3 on AWS) |
 """,
@@ -30,20 +30,16 @@ with DAG(
 ) as dag:
 
     @task
-    def create_kafka_topics(topics: list[list]) -> list[str]:
-        # The Kafka provider has a hook for this but no operator; the hook ignores
-        # TOPIC_ALREADY_EXISTS, which makes the task idempotent.
+    def create_kafka_topics() -> list[str]:
+        # The Kafka provider has a hook but no operator for this, and its create_topic sets
+        # no topic config (retention): its admin client does the work in ensure_topics.
         from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
 
-        hook = KafkaAdminClientHook(kafka_config_id=cfg.kafka_conn_id)
-        hook.create_topic([(name, partitions, 1) for name, partitions in topics])
-        existing = set(hook.get_conn.list_topics(timeout=10).topics)
-        missing = [name for name, _ in topics if name not in existing]
-        if missing:
-            raise RuntimeError(f"topics not visible on the broker after creation: {missing}")
-        return sorted(name for name, _ in topics)
+        from include.platform.topics import ensure_topics
 
-    create_kafka_topics([list(t) for t in cfg.kafka_topics])
+        return ensure_topics(KafkaAdminClientHook(kafka_config_id=cfg.kafka_conn_id).get_conn)
+
+    create_kafka_topics()
 
     SQLExecuteQueryOperator(
         task_id="create_results_schema",

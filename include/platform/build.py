@@ -8,8 +8,8 @@ from include.platform.settings import REPO_ROOT
 
 def compile_protos(root: Path = REPO_ROOT / "spark_apps") -> list[Path]:
     """Compile every ``*.proto`` under spark_apps/ to a ``*_pb2.py`` beside it (grpc_tools.protoc)."""
-    from grpc_tools import protoc
     import grpc_tools
+    from grpc_tools import protoc
 
     include = Path(grpc_tools.__file__).parent / "_proto"
     outputs = []

@@ -52,8 +52,6 @@ class Settings:
     # "one_app": the ten air-quality jobs in one Spark application reading the Parquet once
     # (faster, see README benchmarks); "per_job": ten Spark applications.
     air_quality_mode: str
-    # Kafka topics the platform owns (name -> partitions)
-    kafka_topics: tuple[tuple[str, int], ...]
 
 
 def _env(name: str, default: str) -> str:
@@ -68,10 +66,6 @@ def load() -> Settings:
     local_apps = _env("DP_SPARK_APPS_LOCAL_DIR", str(REPO_ROOT / "build"))
     default_apps_uri = (
         f"s3://{artifacts_bucket}/spark_apps" if runner == "emr" else Path(local_apps).as_uri()
-    )
-    topics = _env(
-        "DP_KAFKA_TOPICS",
-        "metric-message:3,metric-protobuf:3,metric-dead-letter:1",
     )
     return Settings(
         runner=runner,
@@ -94,11 +88,6 @@ def load() -> Settings:
         emr_results_db_secret_id=_env("DP_RESULTS_DB_SECRET_ID", "dataplatform/results-db"),
         air_quality_incoming=_env("DP_AIR_QUALITY_INCOMING", str(home / "incoming" / "air_quality")),
         air_quality_mode=_env("DP_AIR_QUALITY_MODE", "one_app"),
-        kafka_topics=tuple(
-            (name.strip(), int(parts or 1))
-            for name, _, parts in (item.partition(":") for item in topics.split(","))
-            if name.strip()
-        ),
     )
 
 

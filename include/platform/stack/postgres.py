@@ -51,7 +51,8 @@ def ensure(cfg: StackConfig) -> str:
         raise StackError(f"DP_METADATA_DB must be 'postgres' or 'sqlite', not {cfg.metadata_db!r}")
     ensure_server(cfg)
     if not shutil.which("runuser") or os.geteuid() != 0:
-        raise StackError("creating Airflow's PostgreSQL role needs root (runuser -u postgres): run as root or set DP_METADATA_DB=sqlite")
+        raise StackError(
+            "creating Airflow's PostgreSQL role needs root (runuser -u postgres): run as root or set DP_METADATA_DB=sqlite")
     password = secret(cfg, "postgres_password")
     exists = _psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}'")
     # The password goes through a psql variable (:'pw' quotes it), never into the command line.

@@ -1,0 +1,77 @@
+"""Every Kafka topic the platform owns, declared once: name, partitions, retention.
+
+``platform_bootstrap`` creates them (:func:`ensure_topics`); no job or producer relies on the
+broker creating a topic (the embedded broker and docker-compose's run with
+``auto.create.topics.enable=false``). Re-running the bootstrap applies a changed
+declaration: missing topics are created, partitions are added (never removed: Kafka cannot),
+and the retention is set on existing topics.
+
+Retention is what makes a topic replayable (Kappa-style reprocessing reads a topic from its
+earliest retained offset): the source topics keep a week, dead letters a month.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    retention_ms: int  # -1: keep forever
+    purpose: str
+
+    @property
+    def config(self) -> dict[str, str]:
+        return {"retention.ms": str(self.retention_ms)}
+
+
+TOPICS: tuple[Topic, ...] = (
+    Topic("metric-message", 3, 7 * DAY_MS, "server metrics as JSON, from the producers (job A's input)"),
+    Topic("metric-protobuf", 3, 7 * DAY_MS, "validated metrics as Protobuf (job A's output, job B's input)"),
+    Topic("metric-dead-letter", 1, 30 * DAY_MS, "records jobs A and B could not use, with reason and source offset"),
+)
+
+
+def ensure_topics(admin, topics: tuple[Topic, ...] = TOPICS, timeout: float = 30.0) -> list[str]:
+    """Make the broker hold ``topics`` as declared; ``admin`` is a confluent-kafka AdminClient.
+
+    Returns one line per change made (empty when everything was already as declared).
+    """
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic
+
+    existing = admin.list_topics(timeout=timeout).topics
+    changes: list[str] = []
+    missing = [t for t in topics if t.name not in existing]
+    if missing:
+        futures = admin.create_topics(
+            [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1, config=t.config) for t in missing],
+            operation_timeout=timeout)
+        for name, future in futures.items():
+            try:
+                future.result(timeout)
+                changes.append(f"created {name}")
+            except KafkaException as exc:  # created meanwhile by a concurrent bootstrap: fine
+                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                    raise
+    grow = [t for t in topics if t.name in existing and len(existing[t.name].partitions) < t.partitions]
+    if grow:
+        for name, future in admin.create_partitions(
+                [NewPartitions(t.name, t.partitions) for t in grow], operation_timeout=timeout).items():
+            future.result(timeout)
+            changes.append(f"{name}: partitions raised")
+    present = [t for t in topics if t.name in existing]
+    if present:
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, t.name, incremental_configs=[
+            ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET) for key, value in t.config.items()])
+            for t in present]
+        for future in admin.incremental_alter_configs(resources).values():
+            future.result(timeout)
+    metadata = admin.list_topics(timeout=timeout).topics
+    wrong = [t.name for t in topics if t.name not in metadata or len(metadata[t.name].partitions) < t.partitions]
+    if wrong:
+        raise RuntimeError(f"topics not as declared on the broker after the bootstrap: {wrong}")
+    return changes
