@@ -1,8 +1,9 @@
 """Fixtures shared by the whole suite.
 
-Real parts only: ``spark`` is a local Spark session, ``results_db`` is a fresh
-database on the MariaDB/MySQL server the platform uses (127.0.0.1:3306 unless
-DP_TEST_MYSQL_ADMIN_URL says otherwise), dropped after the test session.
+Real parts only: ``spark`` is a local Spark session with the platform's pinned jars,
+``results_db`` is a fresh database on the MariaDB/MySQL server the platform uses (the
+local MariaDB, installed and started when missing, administered as root through its unix
+socket, unless DP_TEST_MYSQL_ADMIN_URL says otherwise), dropped after the test session.
 """
 from __future__ import annotations
 
@@ -36,7 +37,16 @@ from spark_apps.common.mysql import ResultsDb  # noqa: E402
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
-ADMIN_URL = os.environ.get("DP_TEST_MYSQL_ADMIN_URL", "mysql://root:@127.0.0.1:3306/mysql")
+ADMIN_URL = os.environ.get("DP_TEST_MYSQL_ADMIN_URL") or "mysql://root@localhost/mysql?unix_socket=/run/mysqld/mysqld.sock"
+
+
+@pytest.fixture(scope="session")
+def results_server():
+    """The local MariaDB, installed and started when missing (as `dp up` does), for scratch databases."""
+    from include.platform.stack import StackConfig, mariadb
+
+    mariadb.ensure_server(StackConfig(mysql_admin_url=ADMIN_URL))
+    return ADMIN_URL
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +72,7 @@ def spark():
 
 
 @pytest.fixture(scope="session")
-def results_db():
+def results_db(results_server):
     """A throwaway database, reached with a least-privilege user like the pipelines use."""
     from include.platform.scratch_db import create_scratch_db, drop_scratch_db
 
@@ -72,7 +82,7 @@ def results_db():
 
 
 @pytest.fixture
-def fresh_results_db():
+def fresh_results_db(results_server):
     """Like results_db, but one database per test: for tests that compare whole tables
     which other tests also write (e.g. the streaming aggregates)."""
     from include.platform.scratch_db import create_scratch_db, drop_scratch_db

@@ -19,7 +19,9 @@ def create_scratch_db(admin_url: str, prefix: str = "dp_scratch") -> ResultsDb:
             cur.execute(f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{name}'@'%'")
     finally:
         conn.close()
-    return ResultsDb(admin.host, admin.port, name, password, name)
+    # An admin login through the socket (the local default) means the server is this machine.
+    host = "127.0.0.1" if admin.unix_socket else admin.host
+    return ResultsDb(host, admin.port, name, password, name)
 
 
 def drop_scratch_db(admin_url: str, db: ResultsDb) -> None:
