@@ -1,9 +1,11 @@
-"""The data lake is addressed by URI only: ``file:///...`` in the embedded stack,
-``s3://bucket/prefix`` on EMR (EMRFS), ``s3a://`` against MinIO in docker-compose.
+"""The data lake is addressed by URI only: ``s3a://dataplatform-lake/lake`` on the embedded
+stack's moto (``file:///...`` with ``DP_LAKE=file``), ``s3a://`` against MinIO in
+docker-compose, ``s3://bucket/prefix`` on EMR (EMRFS).
 
-Spark reads and writes all of them natively; small side files (summaries,
-quarantine reports) go through Hadoop's FileSystem API from the driver so the
-same code works on every scheme without boto3 or local-path special cases.
+Spark reads and writes all of them natively (s3a through ``hadoop-aws`` and the AWS SDK v2
+jars of ``jvm/pom.xml``, configured in the stack's ``spark-defaults.conf``); small side
+files (summaries, quarantine reports) go through Hadoop's FileSystem API from the driver
+so the same code works on every scheme without boto3 or local-path special cases.
 """
 from __future__ import annotations
 
