@@ -2,8 +2,9 @@
 
 Takes every `.csv` / `.xlsx` export in `DP_AIR_QUALITY_INCOMING` (a local folder; new
 files are dropped there by whoever collects them), converts `.xlsx` cell by cell to the
-CSV layout (preamble kept), and writes them to `raw/air_quality/` in the lake (a local
-folder, or S3 through the S3Hook). Landing the same files again overwrites them.
+CSV layout (preamble kept), and writes them to `raw/air_quality/` in the lake: S3 through
+the S3Hook on `aws_default` (moto's bucket in the embedded stack), or a local folder
+(`DP_LAKE=file`). Landing the same files again overwrites them.
 
 Produces the `air_quality_raw` asset, which triggers `air_quality_convert`.
 Skips (no asset event) when there is nothing to land.
@@ -31,23 +32,15 @@ with DAG(
 
     @task(outlets=[air_quality_raw])
     def land_exports(incoming: str, raw_uri: str) -> list[str]:
-        import tempfile
         from pathlib import Path
 
         from airflow.exceptions import AirflowSkipException
 
-        from include.air_quality.landing import land_files
+        from include.air_quality.landing import land_into_lake
 
         source = Path(incoming)
         if not source.is_dir() or (not any(source.rglob("*.csv")) and not any(source.rglob("*.xlsx"))):
             raise AirflowSkipException(f"no exports waiting in {incoming}")
-        if raw_uri.startswith("file://"):
-            landed = land_files(source, Path(raw_uri.removeprefix("file://")))
-            return [str(p) for p in landed]
-        # Object-store lake: convert locally, then upload the landed tree.
-        from include.platform.s3_upload import upload_files
-
-        with tempfile.TemporaryDirectory() as tmp:
-            return upload_files(cfg.aws_conn_id, Path(tmp), land_files(source, Path(tmp)), raw_uri)
+        return land_into_lake(source, raw_uri, cfg.aws_conn_id)
 
     land_exports(cfg.air_quality_incoming, RAW_URI)

@@ -5,6 +5,10 @@ CPCB's portal hands out .xlsx as well as .csv. Spark reads only the CSV layout
 Airflow worker, cell by cell with openpyxl: the preamble stays (it names the
 station and city), values are written as the export shows them, and nothing is
 re-typed - typing and quarantining happen once, in Spark.
+
+The raw zone is a lake URI: ``file://`` (a local folder) or an object store
+(``s3a://`` on the embedded moto, ``s3://`` on AWS), where the converted files are
+uploaded through the Airflow connection (:func:`land_into_lake`).
 """
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ import csv
 import datetime as dt
 import logging
 import shutil
+import tempfile
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +102,23 @@ def land_files(source_dir: str | Path, raw_zone_dir: str | Path) -> list[Path]:
             log.info("copied %s -> %s", src, target)
         landed[target.as_posix()] = target
     return sorted(landed.values())
+
+
+def land_into_lake(source_dir: str | Path, raw_uri: str, aws_conn_id: str = "aws_default") -> list[str]:
+    """:func:`land_files` into the raw zone at ``raw_uri``; returns the landed URIs, sorted.
+
+    ``file://`` lands in place. ``s3://`` / ``s3a://`` (the same objects: s3a is Hadoop's
+    name for them) converts into a temporary folder first, then uploads the landed tree
+    under ``raw_uri`` with the S3Hook of ``aws_conn_id`` (moto in the embedded stack).
+    """
+    scheme = urlparse(raw_uri).scheme
+    if scheme == "file":
+        return [p.as_uri() for p in land_files(source_dir, Path(unquote(urlparse(raw_uri).path)))]
+    if scheme not in ("s3", "s3a"):
+        raise ValueError(f"raw zone must be a file://, s3:// or s3a:// URI, not {raw_uri!r}")
+    from include.platform.s3_upload import upload_files
+
+    with tempfile.TemporaryDirectory(prefix="air-quality-landing-") as tmp:
+        uploaded = upload_files(aws_conn_id, Path(tmp), land_files(source_dir, tmp), raw_uri)
+    # upload_files names objects s3://; give them back in the lake's own scheme.
+    return sorted(f"{scheme}://{uri.split('://', 1)[1]}" for uri in uploaded)
