@@ -104,6 +104,8 @@ def trigger_options(available_now: bool, trigger_seconds: float) -> dict:
 def add_streaming_arguments(parser, trigger_seconds: float) -> None:
     """The command-line options every supervised streaming job takes."""
     parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    parser.add_argument("--kafka-options", help="JSON object of further Kafka client settings "
+                        "(TLS/SASL; default $DP_KAFKA_OPTIONS), see spark_apps/streaming/kafka_io.py")
     parser.add_argument("--checkpoint", required=True, help="checkpoint URI (file://, s3://, s3a://)")
     parser.add_argument("--trigger-seconds", type=float, default=trigger_seconds,
                         help="micro-batch interval, fractions allowed (a batch that takes longer is followed at once)")

@@ -13,8 +13,8 @@ shared), validating JSON went from ~90 µs to a few µs per record.
   become U+FFFD; strings are trimmed of spaces only (not tabs) when checking for emptiness.
 * :func:`metric_json_batch` checks a batch and encodes the valid events as Protobuf
   ``dataplatform.metrics.Metric`` and the bad ones as dead letters (job A).
-* :func:`metric_protobuf_batch` decodes and checks Protobuf records, and
-  :func:`decode_protobuf_sending_dead_letters` publishes the bad ones (job B).
+* :func:`metric_protobuf_batch` decodes and checks Protobuf records and gives the bad ones
+  their dead letter, in the same rows (job B routes them in its foreachBatch).
 * :func:`dead_letter_record` is the one dead-letter format of both jobs.
 
 One deliberate difference from the VARIANT version: an epoch-ms timestamp outside
@@ -186,21 +186,23 @@ _SOURCE_FIELDS = [  # the JSON record's coordinates, for dead letters and dedupl
     ("source_offset", pa.int64()),
 ]
 _REASON = ("reason", pa.string())
-_RAW_VALUE = ("raw_value", pa.binary())
 
 # Job A's output: for a valid event key = host and value = the serialized Metric; for a bad
 # one the dead letter's key and value (:func:`dead_letter_record`) and the reason.
 ENCODED_JSON_SCHEMA = pa.schema([_REASON, ("key", pa.binary()), ("value", pa.binary())])
 
+# Job B's decode: per Protobuf record the reason (null when valid), the metric and its JSON
+# source coordinates (valid rows; null for a dead letter), the time the record reached the
+# Protobuf topic (its Kafka timestamp, microseconds) and, for a bad record only, the key and
+# value of its dead letter (:func:`dead_letter_record`).
 DECODED_PROTOBUF_SCHEMA = pa.schema([
     _REASON, *_METRIC_FIELDS, *_SOURCE_FIELDS,
-    ("kafka_topic", pa.string()),
-    ("kafka_partition", pa.int32()),
-    ("kafka_offset", pa.int64()),
-    _RAW_VALUE,
+    ("ingest_time_us", pa.int64()),
+    ("dead_letter_key", pa.binary()),
+    ("dead_letter_value", pa.binary()),
 ])
 
-METRIC_PROTOBUF_SCHEMA = pa.schema([*_METRIC_FIELDS, *_SOURCE_FIELDS])  # valid rows only
+METRIC_PROTOBUF_SCHEMA = pa.schema([*_METRIC_FIELDS, *_SOURCE_FIELDS])  # the fields of a valid Metric
 
 
 def _kafka_columns(batch: pa.RecordBatch) -> tuple[list, pa.Array, pa.Array, pa.Array]:
@@ -277,27 +279,36 @@ _PROTOBUF_FIELDS = ("host", "metric_name", "region", "event_time_ms", "value",
 
 
 def metric_protobuf_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """:data:`DECODED_PROTOBUF_SCHEMA`: reason (null when valid), the decoded fields
-    (null when undecodable or null), and the Kafka coordinates and bytes of the
-    Protobuf record itself (``kafka_*``; the ``source_*`` fields name the JSON record)."""
+    """:data:`DECODED_PROTOBUF_SCHEMA` of a Kafka-shaped batch of Protobuf records (plus its
+    ``ingest_time_us`` column, passed through): a valid ``Metric`` gives its fields (the
+    ``source_*`` fields name the JSON record), a bad record (:func:`check_metric_protobuf`)
+    its reason and dead letter, keyed by the Protobuf record's own coordinates (where the
+    bad bytes are)."""
     values, topics, partitions, offsets = _kafka_columns(batch)
-    reasons = []
+    reasons, letter_keys, letter_values = [], [], []
     fields = {name: [] for name in _PROTOBUF_FIELDS}
     appends = [(fields[name].append, name) for name in _PROTOBUF_FIELDS]
-    for payload in values:
+    for payload, topic, partition, offset in zip(values, topics.to_pylist(), partitions.to_pylist(),
+                                                 offsets.to_pylist()):
         reason, message = check_metric_protobuf(payload)
         reasons.append(reason)
-        if message is None:
-            for append, _ in appends:
-                append(None)
-        else:
+        if reason is None:
             for append, name in appends:
                 append(getattr(message, name))
+            letter_keys.append(None)
+            letter_values.append(None)
+        else:
+            for append, _ in appends:
+                append(None)
+            key, value = dead_letter_record(reason, topic, partition, offset, payload)
+            letter_keys.append(key)
+            letter_values.append(value)
     types = METRIC_PROTOBUF_SCHEMA
     return pa.RecordBatch.from_arrays(
         [pa.array(reasons, pa.string())]
         + [pa.array(fields[name], types.field(name).type) for name in _PROTOBUF_FIELDS]
-        + [topics, partitions, offsets, pa.array(values, pa.binary())],
+        + [batch.column("ingest_time_us").cast(pa.int64()),
+           pa.array(letter_keys, pa.binary()), pa.array(letter_values, pa.binary())],
         schema=DECODED_PROTOBUF_SCHEMA,
     )
 
@@ -330,37 +341,3 @@ def dead_letter_record(reason: str, topic: str, partition: int, offset: int,
         body["raw_value_base64"] = base64.b64encode(raw).decode("ascii")
     key = f"{topic}:{partition}:{offset}".encode()
     return key, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _dead_letter_batch(decoded: pa.RecordBatch) -> pa.RecordBatch:
-    """Kafka records (key, value) of the rows of a :data:`DECODED_PROTOBUF_SCHEMA` batch."""
-    records = [dead_letter_record(*row) for row in zip(
-        *(decoded.column(name).to_pylist()
-          for name in ("reason", "kafka_topic", "kafka_partition", "kafka_offset", "raw_value")))]
-    return pa.RecordBatch.from_arrays(
-        [pa.array([k for k, _ in records], pa.binary()), pa.array([v for _, v in records], pa.binary())],
-        names=["key", "value"])
-
-
-def decode_protobuf_sending_dead_letters(write_dead_letters):
-    """A ``mapInArrow`` function: valid metrics (:data:`METRIC_PROTOBUF_SCHEMA`) of Protobuf
-    Kafka records; the records that are not valid metrics (:func:`metric_protobuf_batch`'s
-    reasons) are handed, as Kafka (key, value) Arrow batches, to
-    ``write_dead_letters(batches)`` once the task's input is decoded, which must raise
-    unless every one was delivered (the task then fails and is retried)."""
-    import pyarrow.compute as pc
-
-    names = METRIC_PROTOBUF_SCHEMA.names
-
-    def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        dead = []
-        for batch in batches:
-            decoded = metric_protobuf_batch(batch)
-            valid = pc.is_null(decoded.column("reason"))
-            if decoded.num_rows and pc.any(pc.invert(valid)).as_py():
-                dead.append(_dead_letter_batch(decoded.filter(pc.invert(valid))))
-                decoded = decoded.filter(valid)
-            yield pa.RecordBatch.from_arrays([decoded.column(n) for n in names], schema=METRIC_PROTOBUF_SCHEMA)
-        if dead:
-            write_dead_letters(iter(dead))
-    return apply

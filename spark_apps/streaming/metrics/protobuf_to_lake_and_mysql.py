@@ -3,37 +3,47 @@
     spark-submit --py-files spark_apps.zip spark_apps/streaming/metrics/protobuf_to_lake_and_mysql.py \\
         --bootstrap broker:9092 --lake s3://lake --checkpoint s3://lake/checkpoints/metrics/protobuf_to_lake
 
-One query over ``--source-topic`` (checkpoint ``--checkpoint``): each micro-batch is read
-and decoded once (:func:`transforms.from_protobuf_sending_dead_letters`):
+One query over ``--source-topic`` (Spark's Kafka source, checkpoint ``--checkpoint``); each
+micro-batch is read and decoded once, into one frame (:func:`transforms.decode_protobuf`):
+a valid ``Metric`` is a row with its fields, a record that is not one is a row with its
+reason and its dead letter (key and value, :func:`codec.dead_letter_record`). All rows go
+through one deduplication (:func:`transforms.deduplicate_by_source`) into one foreachBatch
+(:func:`write_batch`), which writes the batch's three outputs:
 
-* records that do not decode as a valid ``Metric`` are dead letters, published as JSON to
-  ``--dead-letter-topic`` by the decoding task itself before it ends, so before the batch
-  can commit (at-least-once, like every non-transactional Kafka sink); routing them
-  through the query instead would need a second read and decode of the batch, since the
-  valid metrics go through a stateful dedup that dead letters must bypass;
-* the valid metrics, deduplicated on their JSON source coordinates, reach one
-  foreachBatch (:func:`write_batch`), which makes two idempotent writes:
+- CSV of the valid rows to ``<lake>/streaming/metrics_csv/batch_id=<id>/metric_name=<name>/``.
+  A batch folder counts once it holds ``_SUCCESS`` (written by the output committer after
+  all its files): readers (:func:`committed_csv_folders`) only read such folders, a
+  replayed batch whose folder is complete is not written again, and an incomplete one
+  (crash during the write) is overwritten;
+- the batch's per-minute totals per host and metric (window_start, count, sum, min, max)
+  are *added* to ``metric_minute_aggregates`` in one MySQL transaction that also records
+  the batch id in ``metric_minute_aggregates_batches`` (keyed by the query id Spark keeps
+  in the checkpoint): a replayed batch finds its id there and adds nothing;
+- last, the dead letters, published to ``--dead-letter-topic`` by Spark's Kafka sink
+  (``batch.write.format("kafka")``, :func:`kafka_io.write_kafka_batch`: the same connector
+  and client settings as the source; the call returns when the records are acknowledged).
 
-  - CSV to ``<lake>/streaming/metrics_csv/batch_id=<id>/metric_name=<name>/``. A batch
-    folder counts once it holds ``_SUCCESS`` (written by the output committer after all
-    its files): readers (:func:`committed_csv_folders`) only read such folders, a
-    replayed batch whose folder is complete is not written again, and an incomplete one
-    (crash during the write) is overwritten;
-  - the batch's per-minute totals per host and metric (window_start, count, sum, min,
-    max) are *added* to ``metric_minute_aggregates`` in one MySQL transaction that also
-    records the batch id in ``metric_minute_aggregates_batches`` (keyed by the query id
-    Spark keeps in the checkpoint): a replayed batch finds its id there and adds nothing.
+Dead letters: why this way. They must bypass nothing that would lose them and must not
+be a second producer inside the decoding tasks (the previous design) nor a second read
+and decode of every batch (a second query or a second branch of this one). Routing them
+inside the foreachBatch does it with Spark's sink; the price is that they pass the
+deduplication too, so they need a key (their own Protobuf coordinates, unique) and a
+clock: the deduplication runs on the time each record reached the Protobuf topic (its
+Kafka timestamp), which dead letters have as well as metrics - they have no event time.
+Delivery is at-least-once, like every non-transactional Kafka sink: a batch replayed after
+a crash publishes its dead letters again (same key, so duplicates are obvious). Being
+last, a batch that failed on the lake or MySQL has sent none yet.
 
 Replays are exact: the checkpoint replays a batch with the same offsets and the same dedup
 state, so a replayed batch has the same rows, and each write above is skipped or repeated
 whole. Together: exactly-once into the files and MySQL.
 
 Why deduplicate: job A is at-least-once and republishes a replayed batch; a republished
-record has the same source coordinates and event time. The dedup state is keyed with
-the event time and bounded by the watermark, so a duplicate arriving later than the
-watermark would not be recognised — a replay republishes within seconds, far inside it.
-Events older than the watermark are dropped by the dedup, from the files and from MySQL
-alike.
+record has the same JSON source coordinates. A key is remembered for ``--watermark`` (2
+minutes) of ingest time after its first copy, so the state stays bounded; job A is the
+only writer of the topic, so while it is down (the only time it replays) that clock stands
+still and a replay is recognised however long the outage. Unlike an event-time watermark,
+this drops no event for being old: late events are added to their (old) minute.
 
 Why additive totals and not Spark's stateful window aggregation: a query with a
 streaming aggregation outputs only the aggregates, so the files needed a second query
@@ -56,18 +66,17 @@ from pyspark.sql.streaming import StreamingQuery
 from spark_apps.common import lake
 from spark_apps.common.mysql import ResultsDb, ensure_table
 from spark_apps.common.session import get_spark
+from spark_apps.streaming.kafka_io import read_kafka_stream, write_kafka_batch
+from spark_apps.streaming.metrics.transforms import (
+    DEFAULT_WATERMARK,
+    decode_protobuf,
+    deduplicate_by_source,
+)
 from spark_apps.streaming.supervision import (
     add_streaming_arguments,
     clear_stop_marker,
     run_until_stopped,
     trigger_options,
-)
-from spark_apps.streaming.kafka import read_stream
-from spark_apps.streaming.kafka.sink import KafkaArrowBatchWriter
-from spark_apps.streaming.metrics.transforms import (
-    DEFAULT_WATERMARK,
-    deduplicate_by_source,
-    from_protobuf_sending_dead_letters,
 )
 
 AGGREGATES_TABLE = "metric_minute_aggregates"
@@ -88,6 +97,8 @@ BATCHES_KEPT = 1000
 CSV_SUBDIR = "streaming/metrics_csv"
 CSV_COLUMNS = ["host", "region", "event_time_ms", "event_time", "value",
                "source_topic", "source_partition", "source_offset", "metric_name"]
+# The query's rows: the CSV columns of a metric, or (reason set) a dead letter.
+BATCH_COLUMNS = [*CSV_COLUMNS, "reason", "dead_letter_key", "dead_letter_value"]
 BATCH_FOLDER_PREFIX = "batch_id="
 COMMIT_MARKER = "_SUCCESS"  # written by Hadoop's output committer when a write job commits
 APP_NAME = "metrics_protobuf_to_lake_and_mysql"
@@ -118,39 +129,48 @@ def batch_id_of_folder(folder: str) -> int:
     return int(name[len(BATCH_FOLDER_PREFIX):])
 
 
-def metric_rows(valid: DataFrame, watermark: str) -> DataFrame:
-    """The query's rows: valid metrics deduplicated on their source coordinates, CSV columns."""
-    return deduplicate_by_source(valid, watermark).select(*CSV_COLUMNS)
+def batch_rows(decoded: DataFrame, watermark: str) -> DataFrame:
+    """The query's rows (:data:`BATCH_COLUMNS`): decoded records, deduplicated on their source
+    coordinates; ``reason`` null for a metric, else the dead letter's key and value."""
+    return deduplicate_by_source(decoded, watermark).select(*BATCH_COLUMNS)
 
 
-def batch_summary(batch: DataFrame) -> tuple[list[tuple], int]:
-    """One Spark job over a micro-batch of :func:`metric_rows`: (per-minute totals, number of
-    metrics). Totals are tuples in :data:`AGGREGATES_SCHEMA` order (window_start as a UTC
-    wall-clock datetime, avg of the batch's rows)."""
+def batch_summary(batch: DataFrame) -> tuple[list[tuple], int, int]:
+    """One Spark job over a micro-batch of :func:`batch_rows`: (per-minute totals, number of
+    metrics, number of dead letters). Totals are tuples in :data:`AGGREGATES_SCHEMA` order
+    (window_start as a UTC wall-clock datetime, avg of the batch's rows)."""
     minute = F.date_trunc("minute", F.col("event_time")).cast("timestamp_ntz")
-    rows = (batch.groupBy(minute.alias("window_start"), "host", "metric_name")
+    rows = (batch.groupBy(F.col("reason").isNotNull().alias("dead"), minute.alias("window_start"),
+                          "host", "metric_name")
             .agg(F.count(F.lit(1)).alias("count"), F.sum("value").alias("sum"),
                  F.min("value").alias("min"), F.max("value").alias("max"))
             .collect())
     totals = [(r["window_start"], r["host"], r["metric_name"], r["count"], r["sum"], r["min"], r["max"],
-               r["sum"] / r["count"]) for r in rows]
-    return totals, sum(r["count"] for r in rows)
+               r["sum"] / r["count"]) for r in rows if not r["dead"]]
+    return (totals, sum(r["count"] for r in rows if not r["dead"]),
+            sum(r["count"] for r in rows if r["dead"]))
 
 
 def write_batch(batch: DataFrame, batch_id: int, csv_root: str, db: ResultsDb | None,
-                stream_id: str) -> int:
+                stream_id: str, publish_dead_letters=None) -> int:
     """foreachBatch of the query: metrics to the batch's CSV folder (skipped when a previous
     attempt of the batch committed it), the batch's per-minute totals added to MySQL
-    (skipped when already added; ``db`` None: no MySQL write). Returns the batch's metrics."""
+    (skipped when already added; ``db`` None: no MySQL write), then the dead letters handed
+    as a (key, value) frame to ``publish_dead_letters`` (None: not published), which must
+    raise unless all were delivered. Returns the batch's metrics."""
     spark = batch.sparkSession
-    batch = batch.persist()  # one evaluation of the stateful plan for both writes
+    batch = batch.persist()  # one evaluation of the stateful plan for all writes
     try:
-        totals, metrics = batch_summary(batch)
+        totals, metrics, dead = batch_summary(batch)
         folder = csv_batch_uri(csv_root, batch_id)
         if metrics and not lake.exists(spark, lake.join(folder, COMMIT_MARKER)):
-            batch.write.mode("overwrite").option("header", "true").partitionBy("metric_name").csv(folder)
+            (batch.where(F.col("reason").isNull()).select(*CSV_COLUMNS)
+             .write.mode("overwrite").option("header", "true").partitionBy("metric_name").csv(folder))
         if db is not None:
             add_aggregates(db, stream_id, batch_id, totals)
+        if dead and publish_dead_letters is not None:
+            publish_dead_letters(batch.where(F.col("reason").isNotNull()).select(
+                F.col("dead_letter_key").alias("key"), F.col("dead_letter_value").alias("value")))
         return metrics
     finally:
         batch.unpersist()
@@ -222,24 +242,25 @@ def start_query(
     available_now: bool = False,
     max_offsets_per_trigger: int | None = None,
     starting_offsets: str = "earliest",
+    kafka_options: str | dict | None = None,
 ) -> StreamingQuery:
     """Start job B's query (``startingOffsets`` only applies to a new checkpoint)."""
-    options = {
-        "startingOffsets": starting_offsets,
-        "maxOffsetsPerTrigger": max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER,
-    }
+    source = read_kafka_stream(
+        spark, bootstrap, source_topic, kafka_options, startingOffsets=starting_offsets,
+        maxOffsetsPerTrigger=max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER)
     csv_root = csv_uri(lake_uri)
     stream_ids: dict[str, str] = {}  # read once, at the first batch (Spark wrote it at start)
+
+    def publish_dead_letters(letters: DataFrame) -> None:
+        write_kafka_batch(letters, bootstrap, dead_letter_topic, kafka_options)
 
     def write(batch: DataFrame, batch_id: int) -> None:
         if "id" not in stream_ids:
             stream_ids["id"] = stream_id_of(batch.sparkSession, checkpoint)
-        write_batch(batch, batch_id, csv_root, db, stream_ids["id"])
+        write_batch(batch, batch_id, csv_root, db, stream_ids["id"], publish_dead_letters)
 
-    dead_letters = KafkaArrowBatchWriter({"kafka.bootstrap.servers": bootstrap, "topic": dead_letter_topic})
-    valid = from_protobuf_sending_dead_letters(read_stream(spark, bootstrap, source_topic, **options), dead_letters)
     return (
-        metric_rows(valid, watermark)
+        batch_rows(decode_protobuf(source), watermark)
         .writeStream.queryName(APP_NAME)
         .outputMode("append")
         .foreachBatch(write)
@@ -255,7 +276,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--source-topic", default="metric-protobuf")
     parser.add_argument("--dead-letter-topic", default="metric-dead-letter")
     parser.add_argument("--lake", required=True, help="lake root URI; CSV goes to <lake>/" + CSV_SUBDIR)
-    parser.add_argument("--watermark", default=DEFAULT_WATERMARK, help="how late an event may be, e.g. '2 minutes'")
+    parser.add_argument("--watermark", default=DEFAULT_WATERMARK,
+                        help="how long (ingest time) a republished copy is recognised, e.g. '2 minutes'")
     return parser.parse_args(argv)
 
 
@@ -267,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     query = start_query(
         spark, args.bootstrap, args.lake, args.checkpoint, ResultsDb.from_env(),
         args.source_topic, args.dead_letter_topic, args.watermark, args.trigger_seconds,
-        args.available_now, args.max_offsets_per_trigger, args.starting_offsets,
+        args.available_now, args.max_offsets_per_trigger, args.starting_offsets, args.kafka_options,
     )
     if args.status_uri:
         run_until_stopped(spark, [query], args.status_uri)

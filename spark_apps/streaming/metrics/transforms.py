@@ -1,9 +1,9 @@
 """Plain DataFrame functions of the server-metrics pipeline (batch and streaming alike).
 
-Input of the codecs is a Kafka-shaped frame: ``value`` (binary) plus ``topic``,
-``partition``, ``offset``. A bad record never stops a query: it becomes a dead letter,
-with the reason and the exact Kafka coordinates it was read from
-(:func:`codec.dead_letter_record`, one format for both jobs).
+Input of the codecs is a Kafka-shaped frame as Spark's Kafka source gives it: ``value``
+(binary) plus ``topic``, ``partition``, ``offset`` (and ``timestamp`` for job B). A bad
+record never stops a query: it becomes a dead letter, with the reason and the exact Kafka
+coordinates it was read from (:func:`codec.dead_letter_record`, one format for both jobs).
 
 Valid rows (:data:`METRIC_COLUMNS`): host, metric_name, region, event_time_ms,
 event_time (UTC timestamp), value (double), source_topic, source_partition,
@@ -25,18 +25,20 @@ METRIC_COLUMNS = [
     "host", "metric_name", "region", "event_time_ms", "event_time", "value",
     "source_topic", "source_partition", "source_offset",
 ]
-DEDUP_KEYS = ["source_topic", "source_partition", "source_offset", "event_time"]
+# Valid rows: the JSON record's coordinates (dead_letter_key null); dead letters: their own key.
+DEDUP_KEYS = ["source_topic", "source_partition", "source_offset", "dead_letter_key"]
+DECODED_COLUMNS = ["reason", *METRIC_COLUMNS, "ingest_time", "dead_letter_key", "dead_letter_value"]
 
 # Spark schemas of the mapInArrow outputs: the codec's Arrow schemas, defined once there.
 _ENCODED_JSON = from_arrow_schema(codec.ENCODED_JSON_SCHEMA)
-_METRIC_PROTOBUF = from_arrow_schema(codec.METRIC_PROTOBUF_SCHEMA)
+_DECODED_PROTOBUF = from_arrow_schema(codec.DECODED_PROTOBUF_SCHEMA)
 
 
-def kafka_columns(kafka_df: DataFrame) -> DataFrame:
-    """The Kafka columns the codecs read: value, topic, partition, offset."""
+def kafka_columns(kafka_df: DataFrame, *more) -> DataFrame:
+    """The Kafka columns the codecs read: value, topic, partition, offset (then ``more``)."""
     return kafka_df.select(
         "value", "topic", F.col("partition").cast("int").alias("partition"),
-        F.col("offset").cast("long").alias("offset"),
+        F.col("offset").cast("long").alias("offset"), *more,
     )
 
 
@@ -66,20 +68,21 @@ def json_to_kafka_records(kafka_df: DataFrame, sink_topic: str, dead_letter_topi
 
 # --- Protobuf -----------------------------------------------------------------------
 # pyspark.sql.protobuf.functions.to_protobuf/from_protobuf are wrappers around the
-# spark-protobuf module, an external Maven artifact (like spark-sql-kafka) that is not in
-# the pyspark distribution: without the jar they fail with a missing class. So encoding
-# and decoding run in mapInArrow (spark_apps.streaming.metrics.codec) with the generated
-# ``metric_pb2`` module (protobuf's upb C implementation), which ships in the job bundle
-# like any other module. The wire format is the same, so a consumer with the jar can read
-# our topic and vice versa.
+# spark-protobuf module, an external Maven artifact that the platform's pinned jars do not
+# include (the registry here does not serve it). So encoding and decoding run in
+# mapInArrow (spark_apps.streaming.metrics.codec) with the generated ``metric_pb2`` module
+# (protobuf's upb C implementation), which ships in the job bundle like any other module.
+# The wire format is the same, so a consumer with the jar can read our topic and vice versa.
 
 
-def from_protobuf_sending_dead_letters(kafka_df: DataFrame, write_dead_letters) -> DataFrame:
-    """Valid metrics (:data:`METRIC_COLUMNS`) of Protobuf ``Metric`` records in a Kafka-shaped
-    frame; the dead letters are published by the decoding task itself through
-    ``write_dead_letters`` (e.g. a ``kafka.sink.KafkaArrowBatchWriter``), before the task
-    ends, so before its micro-batch can commit: at-least-once, like any Kafka sink. As a
-    second frame they would make Spark read and decode every batch twice.
+def decode_protobuf(kafka_df: DataFrame) -> DataFrame:
+    """Job B's decode, one ``mapInArrow`` (:func:`codec.metric_protobuf_batch`) over the
+    Protobuf ``Metric`` records of a Kafka frame: one row per record with :data:`DECODED_COLUMNS`.
+
+    A valid metric has ``reason`` null and its fields (:data:`METRIC_COLUMNS`); a bad record
+    has its reason and its dead letter (``dead_letter_key``/``dead_letter_value``, the Kafka
+    record to publish) and nulls elsewhere. ``ingest_time`` is the Protobuf record's Kafka
+    timestamp (when job A wrote it), the clock of job B's deduplication.
 
     Protobuf parsing is lenient (proto3 fields have no presence; empty bytes are a valid
     empty message), so a decoded message is also checked (:func:`codec.check_metric_protobuf`):
@@ -88,26 +91,36 @@ def from_protobuf_sending_dead_letters(kafka_df: DataFrame, write_dead_letters) 
     value is not finite or the event time is out of range. Dead letters carry the
     coordinates of the Protobuf record (where the bad bytes are), not of the JSON source.
     """
-    valid = kafka_columns(kafka_df).mapInArrow(
-        codec.decode_protobuf_sending_dead_letters(write_dead_letters), _METRIC_PROTOBUF)
-    return valid.select(
-        "host", "metric_name", "region", "event_time_ms",
+    records = kafka_columns(kafka_df, F.unix_micros("timestamp").alias("ingest_time_us"))
+    decoded = records.mapInArrow(codec.map_batches(codec.metric_protobuf_batch), _DECODED_PROTOBUF)
+    return decoded.select(
+        "reason", "host", "metric_name", "region", "event_time_ms",
         F.timestamp_millis("event_time_ms").alias("event_time"),
         "value", "source_topic", "source_partition", "source_offset",
+        F.timestamp_micros("ingest_time_us").alias("ingest_time"),
+        "dead_letter_key", "dead_letter_value",
     )
 
 
 # --- Aggregates ---------------------------------------------------------------------
 
 
-def deduplicate_by_source(metrics: DataFrame, watermark: str = DEFAULT_WATERMARK) -> DataFrame:
-    """Drop records republished by an at-least-once producer (same source coordinates).
+def deduplicate_by_source(decoded: DataFrame, watermark: str = DEFAULT_WATERMARK) -> DataFrame:
+    """Drop records republished by an at-least-once producer (job A after a replay): rows of
+    :func:`decode_protobuf` with the same JSON source coordinates (:data:`DEDUP_KEYS`; a dead
+    letter's key is its own Protobuf coordinates, so each passes once too).
 
-    ``event_time`` is part of the key (a republished record has the same one), which
-    lets a streaming query forget a key once the watermark passes it: the state stays
-    bounded. Also sets the event-time watermark for stateful operators downstream.
+    The clock is ``ingest_time`` (when the copy reached the Protobuf topic), not the event
+    time, and a key is remembered for ``watermark`` of that clock after its first copy
+    (``dropDuplicatesWithinWatermark``): the state stays bounded, dead letters (which have no
+    event time) pass through the same operator, and an event is never dropped for being old
+    - only a row whose ingest time is more than ``watermark`` behind the newest seen (a
+    partition read that far behind the others) would be, as any watermark does. A static
+    frame (tests, backfills) is deduplicated whole (Spark refuses the within-watermark form there).
     """
-    return metrics.withWatermark("event_time", watermark).dropDuplicates(DEDUP_KEYS)
+    if not decoded.isStreaming:
+        return decoded.dropDuplicates(DEDUP_KEYS)
+    return decoded.withWatermark("ingest_time", watermark).dropDuplicatesWithinWatermark(DEDUP_KEYS)
 
 
 def server_totals(metrics: DataFrame) -> DataFrame:

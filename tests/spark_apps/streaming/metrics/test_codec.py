@@ -18,12 +18,16 @@ def event(**overrides) -> bytes:
     return json.dumps({k: v for k, v in base.items() if v is not ...}).encode()
 
 
+INGEST_US = 1718876830000000  # when the records reached the topic (job B's clock)
+
+
 def kafka_batch(values, topic="metric-message", partition=0, first_offset=0) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict({
         "value": pa.array(values, pa.binary()),
         "topic": pa.array([topic] * len(values), pa.string()),
         "partition": pa.array([partition] * len(values), pa.int32()),
         "offset": pa.array(range(first_offset, first_offset + len(values)), pa.int64()),
+        "ingest_time_us": pa.array([INGEST_US + i for i in range(len(values))], pa.int64()),
     })
 
 
@@ -121,13 +125,14 @@ def test_encoded_events_decode_to_every_field():
         partition=2, first_offset=99))
     decoded = codec.metric_protobuf_batch(pa.RecordBatch.from_pydict({
         "value": encoded.column("value"), "topic": ["metric-protobuf"],
-        "partition": pa.array([0], pa.int32()), "offset": pa.array([5], pa.int64())}))
+        "partition": pa.array([0], pa.int32()), "offset": pa.array([5], pa.int64()),
+        "ingest_time_us": pa.array([INGEST_US], pa.int64())}))
     assert decoded.schema == codec.DECODED_PROTOBUF_SCHEMA
     row = decoded.to_pylist()[0]
     assert row == {"reason": None, "host": "server1", "metric_name": "response_time_ms", "region": "us-east-1",
                    "event_time_ms": T0, "value": 3.5, "source_topic": "metric-message", "source_partition": 2,
-                   "source_offset": 99, "kafka_topic": "metric-protobuf", "kafka_partition": 0,
-                   "kafka_offset": 5, "raw_value": encoded.column("value")[0].as_py()}
+                   "source_offset": 99, "ingest_time_us": INGEST_US, "dead_letter_key": None,
+                   "dead_letter_value": None}
 
 
 def test_check_metric_protobuf_reasons():
@@ -154,15 +159,19 @@ def test_decoding_a_batch_of_only_bad_records_gives_typed_null_columns():
     assert out.schema == codec.DECODED_PROTOBUF_SCHEMA
     assert out.column("host").null_count == 2 and out.column("event_time_ms").null_count == 2
     assert out.column("reason").to_pylist()[1] == "empty_value"
+    assert out.column("ingest_time_us").to_pylist() == [INGEST_US, INGEST_US + 1]
 
 
-def decode_collecting_dead_letters(values, **where):
-    """(valid rows, {key: dead letter}) of job B's decoding task over one Kafka batch."""
-    sent = []
-    decode = codec.decode_protobuf_sending_dead_letters(lambda batches: sent.extend(batches))
-    valid = pa.Table.from_batches(list(decode(iter([kafka_batch(values, **where)]))),
-                                  schema=codec.METRIC_PROTOBUF_SCHEMA)
-    return valid.to_pylist(), {k: v for batch in sent for k, v in dead_letters(batch).items()}
+def decode_with_dead_letters(values, **where):
+    """(valid rows, {key: dead letter}) of job B's decode of one Kafka batch."""
+    rows = codec.metric_protobuf_batch(kafka_batch(values, **where)).to_pylist()
+    valid = [r for r in rows if r["reason"] is None]
+    letters = {r["dead_letter_key"]: json.loads(r["dead_letter_value"]) for r in rows if r["reason"] is not None}
+    assert all(r["dead_letter_key"] is None and r["dead_letter_value"] is None for r in valid)
+    assert all(r["host"] is None and r["source_offset"] is None for r in rows if r["reason"] is not None)
+    assert all(letter["reason"] == r["reason"] for r in rows if r["reason"] is not None
+               for letter in [letters[r["dead_letter_key"]]])
+    return valid, letters
 
 
 def protobuf_metric(**overrides) -> bytes:
@@ -174,12 +183,12 @@ def protobuf_metric(**overrides) -> bytes:
     return Metric(**fields).SerializeToString()
 
 
-def test_decoding_task_keeps_valid_metrics_and_sends_every_bad_record_as_a_dead_letter():
+def test_decoding_keeps_valid_metrics_and_gives_every_bad_record_its_dead_letter():
     from base64 import b64decode
 
     payloads = [b'{"host": "server1"}', b"", None, protobuf_metric(metric_name="cpu_temp"), b"\x0a\xff",
                 protobuf_metric(), protobuf_metric(value=float("nan")), b"\x0a\xff\xfe"]
-    valid, letters = decode_collecting_dead_letters(payloads, topic="metric-protobuf", first_offset=100)
+    valid, letters = decode_with_dead_letters(payloads, topic="metric-protobuf", first_offset=100)
     assert [(r["host"], r["source_partition"], r["source_offset"]) for r in valid] == [("server1", 1, 9)]
     reasons = {key: letter["reason"] for key, letter in letters.items()}
     assert set(reasons) == {f"metric-protobuf:0:{offset}".encode() for offset in (100, 101, 102, 103, 104, 106, 107)}
@@ -193,13 +202,6 @@ def test_decoding_task_keeps_valid_metrics_and_sends_every_bad_record_as_a_dead_
     last = letters[b"metric-protobuf:0:107"]
     assert (last["source_topic"], last["source_partition"], last["source_offset"]) == ("metric-protobuf", 0, 107)
     assert "raw_value_text" not in last and b64decode(last["raw_value_base64"]) == b"\x0a\xff\xfe"
-
-
-def test_a_batch_of_only_undecodable_records_still_yields_a_typed_empty_batch():
-    # Streaming batches are per partition: one may hold nothing but bad records.
-    valid, letters = decode_collecting_dead_letters([b"\x0a\xffnot protobuf"], topic="metric-protobuf")
-    assert valid == []
-    assert [letter["reason"].split(":")[0] for letter in letters.values()] == ["undecodable_protobuf"]
 
 
 def test_map_batches_applies_the_function_to_each_batch():

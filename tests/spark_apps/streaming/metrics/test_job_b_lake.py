@@ -5,7 +5,7 @@ import pytest
 
 from spark_apps.streaming.metrics import aggregate_csv
 from spark_apps.streaming.metrics import protobuf_to_lake_and_mysql as job_b
-from tests.spark_apps.streaming.metrics.test_transforms import T0, metric_rows
+from tests.spark_apps.streaming.metrics.test_transforms import T0, decoded_rows
 
 pytestmark = pytest.mark.spark
 
@@ -31,28 +31,36 @@ def test_only_folders_with_a_commit_marker_count(spark, tmp_path):
     assert job_b.committed_csv_folders(spark, (tmp_path / "nothing").as_uri()) == []
 
 
-def test_metric_rows_are_deduplicated_on_source_coordinates(spark):
-    valid = metric_rows(spark, [
+def test_batch_rows_are_deduplicated_on_source_coordinates(spark):
+    decoded = decoded_rows(spark, [
         ("server1", "memory_usage_gb", T0, 7.0, 0),
         ("server1", "memory_usage_gb", T0, 7.0, 0),  # republished by job A
         ("server2", "memory_usage_gb", T0, 2.0, 1),
-    ])
-    rows = job_b.metric_rows(valid, "2 minutes").collect()
-    assert sorted((r.host, r.source_offset) for r in rows) == [("server1", 0), ("server2", 1)]
-    assert rows[0].asDict().keys() == set(job_b.CSV_COLUMNS)
+    ], dead_letters=[("empty_value", b"metric-protobuf:0:3")])
+    rows = job_b.batch_rows(decoded, "2 minutes").collect()
+    assert sorted((r.host, r.source_offset) for r in rows if r.reason is None) == [("server1", 0), ("server2", 1)]
+    assert [bytes(r.dead_letter_key) for r in rows if r.reason] == [b"metric-protobuf:0:3"]
+    assert list(rows[0].asDict()) == job_b.BATCH_COLUMNS
+
+
+def batch(spark, rows, dead_letters=()):
+    return job_b.batch_rows(decoded_rows(spark, rows, dead_letters), "2 minutes")
 
 
 def test_a_committed_batch_is_written_once_and_read_back(spark, tmp_path):
     lake_uri = (tmp_path / "lake").as_uri()
     csv_root = job_b.csv_uri(lake_uri)
-    first = job_b.metric_rows(metric_rows(spark, [("server1", "memory_usage_gb", T0, 7.0, 0),
-                                                  ("server1", "response_time_ms", T0, 30.0, 1)]), "2 minutes")
-    assert job_b.write_batch(first, 0, csv_root, None, "") == 2
+    published = []
+    first = batch(spark, [("server1", "memory_usage_gb", T0, 7.0, 0), ("server1", "response_time_ms", T0, 30.0, 1)],
+                  dead_letters=[("empty_value", b"metric-protobuf:0:9")])
+    assert job_b.write_batch(first, 0, csv_root, None, "", lambda df: published.extend(df.collect())) == 2
+    assert [(bytes(r.key), bytes(r.value)) for r in published] == [(b"metric-protobuf:0:9",
+                                                                      b'{"reason": "empty_value"}')]
     # A replay of batch 0 (whatever it holds) does not write the committed folder again.
-    replay = job_b.metric_rows(metric_rows(spark, [("server9", "memory_usage_gb", T0, 1.0, 0)]), "2 minutes")
+    replay = batch(spark, [("server9", "memory_usage_gb", T0, 1.0, 0)])
     job_b.write_batch(replay, 0, csv_root, None, "")
-    second = job_b.metric_rows(metric_rows(spark, [("server2", "memory_usage_gb", T0, 2.0, 2)]), "2 minutes")
-    job_b.write_batch(second, 1, csv_root, None, "")
+    second = batch(spark, [("server2", "memory_usage_gb", T0, 2.0, 2)])
+    job_b.write_batch(second, 1, csv_root, None, "", lambda df: pytest.fail("no dead letters in this batch"))
     # A batch that crashed before its commit marker: files but no _SUCCESS, not read.
     partial = tmp_path / "lake" / "streaming" / "metrics_csv" / "batch_id=2" / "metric_name=memory_usage_gb"
     partial.mkdir(parents=True)
@@ -77,15 +85,14 @@ def test_reading_a_lake_without_committed_batches_gives_no_rows(spark, tmp_path)
 def test_batch_summary_gives_per_minute_totals_and_counts(spark):
     from datetime import datetime
 
-    batch = job_b.metric_rows(
-        metric_rows(spark, [("server1", "memory_usage_gb", T0, 7.0, 0),
-                            ("server1", "memory_usage_gb", T0 + 59_000, 2.0, 1),
-                            ("server1", "memory_usage_gb", T0 + 60_000, 4.0, 2),
-                            ("server2", "cpu_usage", T0, 5.0, 3)]),
-        "2 minutes")
-    totals, metrics = job_b.batch_summary(batch)
+    rows = batch(spark, [("server1", "memory_usage_gb", T0, 7.0, 0),
+                         ("server1", "memory_usage_gb", T0 + 59_000, 2.0, 1),
+                         ("server1", "memory_usage_gb", T0 + 60_000, 4.0, 2),
+                         ("server2", "cpu_usage", T0, 5.0, 3)],
+                 dead_letters=[("empty_value", b"p:0:1"), ("empty_value", b"p:0:2")])
+    totals, metrics, dead = job_b.batch_summary(rows)
     w = datetime(2024, 6, 20, 9, 47)  # T0's minute, UTC
-    assert metrics == 4
+    assert (metrics, dead) == (4, 2)
     assert sorted(totals) == sorted([
         (w, "server1", "memory_usage_gb", 2, 9.0, 2.0, 7.0, 4.5),
         (datetime(2024, 6, 20, 9, 48), "server1", "memory_usage_gb", 1, 4.0, 4.0, 4.0, 4.0),

@@ -38,13 +38,31 @@ def metric_rows(spark, rows):
     return df.withColumn("event_time", F.timestamp_millis("event_time_ms")).select(*transforms.METRIC_COLUMNS)
 
 
+def decoded_rows(spark, rows, dead_letters=()):
+    """Job B's decoded frame (:data:`transforms.DECODED_COLUMNS`) from valid metrics (host,
+    metric_name, event_time_ms, value, source_offset) and dead letters (reason, key)."""
+    from pyspark.sql import functions as F
+
+    data = [(None, h, m, "eu-west-1", t, v, "metric-message", 0, o, None, None) for h, m, t, v, o in rows]
+    data += [(reason, None, None, None, None, None, None, None, None, key, b'{"reason": "%s"}' % reason.encode())
+             for reason, key in dead_letters]
+    df = spark.createDataFrame(
+        data, "reason string, host string, metric_name string, region string, event_time_ms bigint, value double, "
+              "source_topic string, source_partition int, source_offset bigint, dead_letter_key binary, "
+              "dead_letter_value binary")
+    return (df.withColumn("event_time", F.timestamp_millis("event_time_ms"))
+            .withColumn("ingest_time", F.timestamp_millis(F.lit(T0 + 10_000)))
+            .select(*transforms.DECODED_COLUMNS))
+
+
 def decode(kafka_records):
     """Job B's decode of job A's valid output (no dead letters expected here)."""
     protobuf = kafka_records.where("topic = 'metric-protobuf'").selectExpr(
-        "value", "topic", "1 AS partition", "monotonically_increasing_id() AS offset")
-    # A lambda is shipped to the Python workers by value; it fails the task if called.
-    return transforms.from_protobuf_sending_dead_letters(
-        protobuf, lambda batches: pytest.fail("unexpected dead letters"))
+        "value", "topic", "1 AS partition", "monotonically_increasing_id() AS offset", "current_timestamp() AS timestamp")
+    decoded = transforms.decode_protobuf(protobuf)
+    assert decoded.columns == transforms.DECODED_COLUMNS
+    assert decoded.where("reason IS NOT NULL").count() == 0, "unexpected dead letters"
+    return decoded.select(*transforms.METRIC_COLUMNS)
 
 
 def test_valid_json_events_round_trip_through_protobuf_to_typed_rows(spark):
@@ -117,12 +135,23 @@ def test_server_totals_by_hand(spark):
 
 
 def test_deduplicate_drops_republished_records_only(spark):
-    metrics = metric_rows(spark, [
+    decoded = decoded_rows(spark, [
         ("server1", "memory_usage_gb", T0, 7.0, 0),
         ("server1", "memory_usage_gb", T0, 7.0, 0),   # republished by a replayed batch
         ("server1", "memory_usage_gb", T0, 7.0, 1),   # same content, another source record
-    ])
-    assert sorted(r.source_offset for r in transforms.deduplicate_by_source(metrics).collect()) == [0, 1]
+    ], dead_letters=[("empty_value", b"metric-protobuf:0:5"), ("empty_value", b"metric-protobuf:0:6")])
+    rows = transforms.deduplicate_by_source(decoded).collect()
+    assert sorted(r.source_offset for r in rows if r.reason is None) == [0, 1]
+    assert sorted(bytes(r.dead_letter_key) for r in rows if r.reason) == [b"metric-protobuf:0:5",
+                                                                          b"metric-protobuf:0:6"]
+
+
+def test_protobuf_dead_letters_are_rows_of_the_decoded_frame(spark):
+    frame = spark.createDataFrame([(b"\x0a\xffnot protobuf", "metric-protobuf", 1, 7)], KAFKA_SCHEMA)
+    [row] = transforms.decode_protobuf(frame.selectExpr("*", "current_timestamp() AS timestamp")).collect()
+    assert row.reason.startswith("undecodable_protobuf:") and row.host is None and row.ingest_time is not None
+    assert bytes(row.dead_letter_key) == b"metric-protobuf:1:7"
+    assert json.loads(bytes(row.dead_letter_value))["reason"] == row.reason
 
 
 def test_metric_names_agree_with_the_producer():
