@@ -13,9 +13,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from include.platform.stack import free_port
-
 import pytest
+
+from include.platform.stack import free_port
 
 ADMIN_TIMEOUT_S = 15.0
 
@@ -85,6 +85,16 @@ class KafkaBroker:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"topic {name} still in metadata after deletion")
+
+    def delete_records(self, topic: str, before: dict[int, int]) -> None:
+        """Delete every record below ``before[partition]`` (what retention does to old segments)."""
+        from confluent_kafka import TopicPartition
+
+        admin = self.admin()  # kept alive until the futures resolve
+        futures = admin.delete_records([TopicPartition(topic, p, o) for p, o in before.items()],
+                                       operation_timeout=ADMIN_TIMEOUT_S)
+        for future in futures.values():
+            future.result(timeout=ADMIN_TIMEOUT_S)
 
     def produce(self, topic: str, records: list[tuple[bytes, bytes, int]]) -> None:
         """Produce (key, value, partition) records and fail unless all are acknowledged."""
