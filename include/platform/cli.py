@@ -3,7 +3,7 @@
     dp up        start the embedded stack (idempotent) and print the UI URL and login
     dp down      stop everything `dp up` started
     dp status    what runs
-    dp demo-data write generated input for the demo DAGs into the lake
+    dp demo-data write generated input for the demo DAGs into the lake (S3 on moto, or file://)
     dp build     compile Protobuf schemas and zip spark_apps/ for --py-files
     dp run CMD   run CMD with the stack's environment (e.g. `dp run airflow dags list`)
 """
@@ -52,24 +52,133 @@ def _build(args) -> int:
     return 0
 
 
+class _LakeFiles:
+    """The few file operations ``dp`` does in the lake, without Spark or Hadoop.
+
+    ``file://`` lakes are local folders; ``s3a://`` (the embedded moto's bucket) and
+    ``s3://`` go through boto3 against the stack's S3 endpoint (``AWS_ENDPOINT_URL`` of
+    stack.env). s3a:// is Hadoop's name for the same objects Spark writes.
+    """
+
+    def __init__(self, cfg: stack.StackConfig):
+        from include.platform.stack.environment import lake_uri
+
+        self.cfg = cfg
+        self.env = stack.read_env_file(cfg)
+        self.uri = self.env.get("DP_LAKE_URI") or lake_uri(cfg)
+        self._client = None
+
+    @staticmethod
+    def _local(uri: str):
+        from pathlib import Path
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(uri).path))
+
+    @staticmethod
+    def _bucket_key(uri: str) -> tuple[str, str]:
+        bucket, _, key = uri.split("://", 1)[1].partition("/")
+        return bucket, key.strip("/")
+
+    @property
+    def is_local(self) -> bool:
+        return self.uri.startswith("file:")
+
+    def _s3(self):
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            from include.platform.stack import moto
+
+            self._client = boto3.client(
+                "s3", endpoint_url=self.env.get("AWS_ENDPOINT_URL") or moto.endpoint(self.cfg),
+                region_name=self.env.get("AWS_DEFAULT_REGION") or moto.REGION,
+                aws_access_key_id=self.env.get("AWS_ACCESS_KEY_ID") or moto.ACCESS_KEY,
+                aws_secret_access_key=self.env.get("AWS_SECRET_ACCESS_KEY") or moto.ACCESS_KEY,
+                config=Config(retries={"max_attempts": 2}, connect_timeout=5),
+            )
+        return self._client
+
+    def _keys(self, uri: str, delimiter: str = "") -> tuple[list[str], list[str]]:
+        """(object keys, folder prefixes) under ``uri``."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = self._bucket_key(uri)
+        keys, prefixes = [], []
+        try:
+            pages = self._s3().get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=f"{key}/" if key else "", Delimiter=delimiter)
+            for page in pages:
+                keys += [o["Key"] for o in page.get("Contents", [])]
+                prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+        except (BotoCoreError, ClientError) as exc:
+            raise stack.StackError(
+                f"cannot list {uri} ({type(exc).__name__}: {exc}): start the stack first (`dp up`)") from None
+        return keys, prefixes
+
+    def has_files(self, folder_uri: str, *suffixes: str) -> bool:
+        if self.is_local:
+            folder = self._local(folder_uri)
+            return folder.is_dir() and any(p.name.endswith(suffixes) for p in folder.iterdir() if p.is_file())
+        return any(k.endswith(suffixes) for k in self._keys(folder_uri)[0])
+
+    def upload_tree(self, root, folder_uri: str) -> None:
+        """Every file under the local folder ``root`` to ``folder_uri``, keeping relative paths."""
+        import shutil
+
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        if self.is_local:
+            target = self._local(folder_uri)
+            for path in files:
+                (target / path.relative_to(root)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target / path.relative_to(root))
+            return
+        bucket, key = self._bucket_key(folder_uri)
+        for path in files:
+            self._s3().upload_file(str(path), bucket, f"{key}/{path.relative_to(root).as_posix()}")
+
+    def subfolders(self, folder_uri: str) -> list[str]:
+        """Names of the folders directly under ``folder_uri``, sorted."""
+        if self.is_local:
+            folder = self._local(folder_uri)
+            return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in self._keys(folder_uri, delimiter="/")[1]})
+
+    def touch(self, file_uri: str) -> None:
+        if self.is_local:
+            path = self._local(file_uri)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+            return
+        bucket, key = self._bucket_key(file_uri)
+        self._s3().put_object(Bucket=bucket, Key=key, Body=b"")
+
+
 def _demo_data(args) -> int:
     """Generated input for the demo DAGs, in the lake's raw zone (never overwrites a day)."""
+    import tempfile
     from datetime import date, timedelta
     from pathlib import Path
 
     from include.generators.access_logs import write_day
+    from spark_apps.common.lake import join
 
-    env = stack.read_env_file(stack.StackConfig())
-    lake = Path(env.get("DP_LAKE_URI", stack.StackConfig().lake_dir.as_uri()).removeprefix("file://"))
+    lake = _LakeFiles(stack.StackConfig())
     # The daily DAG's latest run (catchup off) analyses yesterday.
     day = date.today() - timedelta(days=1)
-    folder = lake / "raw" / "access_logs" / f"date={day}"
-    if not any(folder.glob("*.log*")):
-        write_day(lake / "raw" / "access_logs", day, lines=args.log_lines, files=2, gzip_files=True, seed=day.toordinal())
+    raw = join(lake.uri, "raw", "access_logs")
+    folder = join(raw, f"date={day}")
+    if not lake.has_files(folder, ".log", ".log.gz"):
+        # Generated locally, then copied into the lake (a folder or the S3 bucket).
+        with tempfile.TemporaryDirectory(prefix="dp-demo-logs-") as tmp:
+            write_day(tmp, day, lines=args.log_lines, files=2, gzip_files=True, seed=day.toordinal())
+            lake.upload_tree(Path(tmp), raw)
         print(f"access logs      {folder} ({args.log_lines} lines)")
 
     # Air quality: generated station exports plus the real CPCB export (xlsx) when the
-    # shared sample data is beside the repo; air_quality_land picks them up.
+    # shared sample data is beside the repo; air_quality_land picks them up (and lands
+    # them in the lake).
     from include.generators.air_quality import generate
     from include.platform.settings import REPO_ROOT, load
 
@@ -88,15 +197,12 @@ def _demo_data(args) -> int:
 
 def _stream_stop(args) -> int:
     """Ask the streaming jobs to stop gracefully (between micro-batches)."""
-    from pathlib import Path
+    from spark_apps.common.lake import join
 
-    env = stack.read_env_file(stack.StackConfig())
-    lake = env.get("DP_LAKE_URI", stack.StackConfig().lake_dir.as_uri()).removeprefix("file://")
-    status = Path(lake) / "streaming" / "_status"
-    jobs = args.jobs or (sorted(p.name for p in status.iterdir() if p.is_dir()) if status.exists() else [])
-    for job in jobs:
-        (status / job).mkdir(parents=True, exist_ok=True)
-        (status / job / "STOP").touch()
+    lake = _LakeFiles(stack.StackConfig())
+    status = join(lake.uri, "streaming", "_status")
+    for job in args.jobs or lake.subfolders(status):
+        lake.touch(join(status, job, "STOP"))
         print(f"stop requested: {job}")
     return 0
 
