@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from stack_helpers import make_config
 
 from include.platform import stack
-from stack_helpers import make_config
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,17 @@
-"""The three air-quality DAGs end to end on the embedded stack, under `airflow dags test`:
-generated station exports (several layouts: preamble, units in headers; the real CPCB
-export is covered by tests/include and tests/spark_apps/air_quality) land, convert (bad rows quarantined)
-and fill the ten MySQL tables; running the jobs again changes nothing."""
+"""The three air-quality DAGs end to end on the embedded stack, under `airflow dags test`, on
+its S3 lake (s3a:// on moto, the code path EMR runs on s3://): generated station exports
+(several layouts: preamble, units in headers; the real CPCB export is covered by
+tests/include and tests/spark_apps/air_quality) land in the bucket, convert (bad rows
+quarantined) to Parquet in the bucket and fill the ten MySQL tables; running the jobs
+again changes nothing."""
 from __future__ import annotations
 
 import hashlib
 import subprocess
 import sys
 from pathlib import Path
+
+from stack_helpers import Lake
 
 from include.generators.air_quality import generate
 from spark_apps.common.mysql import ResultsDb
@@ -45,15 +49,18 @@ def test_land_convert_and_ten_jobs(airflow_env):
     assert sum(f.bad_rows for f in generated.files) > 0
 
     _dags_test(env, "air_quality_land")
-    landed = sorted((cfg.lake_dir / "raw" / "air_quality").glob("*.csv"))
-    assert len(landed) == len(generated.files)
+    lake = Lake(env)
+    landed = sorted(k for k in lake.files("raw/air_quality") if k.endswith(".csv"))
+    assert landed == sorted(Path(f.path).name for f in generated.files)
+    assert not (cfg.lake_dir / "raw").exists(), "an S3 lake writes nothing into the local lake folder"
 
     _dags_test(env, "air_quality_convert")
-    parquet = cfg.lake_dir / "curated" / "air_quality_hourly"
-    assert list(parquet.rglob("*.parquet"))
-    assert any(p.name.startswith("station=") for p in parquet.iterdir())
-    quarantined = [p for p in (cfg.lake_dir / "quarantine" / "air_quality").rglob("*") if p.is_file() and p.stat().st_size]
+    parquet = lake.files("curated/air_quality_hourly")
+    assert any(k.startswith("station=") and "/month=" in k and k.endswith(".parquet") for k in parquet), parquet
+    quarantined = {k: n for k, n in lake.files("quarantine/air_quality/rows").items() if k.endswith(".json") and n}
     assert quarantined, "malformed generated rows should be quarantined"
+    bad_lines = b"".join(lake.read(f"quarantine/air_quality/rows/{k}") for k in quarantined).splitlines()
+    assert len(bad_lines) == sum(f.bad_rows for f in generated.files)
 
     log = _dags_test(env, "air_quality_jobs")
     db = ResultsDb.from_url(env["AIRFLOW_CONN_MYSQL_RESULTS"])
