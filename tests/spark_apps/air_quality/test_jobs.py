@@ -81,9 +81,12 @@ def test_monthly_stats_long_format(spark):
     # Jan pm25: min 10, max 60, mean (10+20+60)/3 = 30; so2 one value 5; Feb pm25 7.
     # Pollutants without values (pm10, ...) get no row; met columns are not pollutants.
     assert collect(jobs.monthly_stats_df(df), "month", "pollutant") == [
-        {"station": "A", "month": "2024-01", "pollutant": "pm25", "min_value": 10.0, "max_value": 60.0, "mean_value": 30.0, "n_values": 3},
-        {"station": "A", "month": "2024-01", "pollutant": "so2", "min_value": 5.0, "max_value": 5.0, "mean_value": 5.0, "n_values": 1},
-        {"station": "A", "month": "2024-02", "pollutant": "pm25", "min_value": 7.0, "max_value": 7.0, "mean_value": 7.0, "n_values": 1},
+        {"station": "A", "month": "2024-01", "pollutant": "pm25",
+         "min_value": 10.0, "max_value": 60.0, "mean_value": 30.0, "n_values": 3},
+        {"station": "A", "month": "2024-01", "pollutant": "so2",
+         "min_value": 5.0, "max_value": 5.0, "mean_value": 5.0, "n_values": 1},
+        {"station": "A", "month": "2024-02", "pollutant": "pm25",
+         "min_value": 7.0, "max_value": 7.0, "mean_value": 7.0, "n_values": 1},
     ]
 
 
@@ -218,7 +221,8 @@ def test_temp_ozone_correlation_per_month(spark):
 def test_registry_keys_are_unique_in_every_result(spark):
     start = datetime(2024, 1, 30)
     records = [
-        (s, t, {"pm25": 30 + (t.hour % 7), "pm10": 60 + t.hour, "no2": 20, "so2": 10, "co": 1.0, "ozone": 40 + t.hour, "at": 20 + t.hour % 5, "ws": t.hour % 6, "wd": 15 * t.hour})
+        (s, t, {"pm25": 30 + (t.hour % 7), "pm10": 60 + t.hour, "no2": 20, "so2": 10, "co": 1.0,
+                "ozone": 40 + t.hour, "at": 20 + t.hour % 5, "ws": t.hour % 6, "wd": 15 * t.hour})
         for s in ("A", "B") for t in hours(start, 72)
     ]
     df = hourly(spark, records)

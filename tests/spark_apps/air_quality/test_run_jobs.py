@@ -46,7 +46,7 @@ def test_compute_and_count_counts_rows_and_evaluates_every_column(spark):
     assert run_jobs.compute_and_count(df.where("x > 5")) == 0
     # A column nobody counts is still computed: a failing one makes the dry run fail.
     failing = df.selectExpr("x", "assert_true(x < 3) AS checked")
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="is not true"):
         run_jobs.compute_and_count(failing)
     assert failing.count() == 3  # what a plain count() would have let through
 
