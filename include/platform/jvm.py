@@ -29,7 +29,7 @@ from include.platform.settings import REPO_ROOT
 
 POM = REPO_ROOT / "jvm" / "pom.xml"
 LOCK = REPO_ROOT / "jvm" / "jars.sha256"
-GROUPS = ("spark", "kafka-broker")
+GROUPS = ("spark", "kafka-broker", "cassandra")
 STAMP = ".resolved"
 
 
