@@ -146,17 +146,37 @@ class KafkaBroker:
             consumer.close()
 
 
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory):
-    """The embedded stack's Apache Kafka broker (one KRaft node) on free ports, for the session."""
+def _start_broker(home) -> KafkaBroker:
     from include.platform import stack
     from include.platform.stack import kafka
 
-    cfg = stack.StackConfig(home=tmp_path_factory.mktemp("kafka-home"), kafka_port=free_port(),
-                            kafka_controller_port=free_port(), moto_port=free_port())
+    cfg = stack.StackConfig(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
+                            moto_port=free_port())
     stack.start_service(cfg, kafka.service(cfg), dict(os.environ))
-    try:
-        yield KafkaBroker(bootstrap=f"127.0.0.1:{cfg.kafka_port}", cfg=cfg)
-    finally:
-        stack.stop_service(cfg, "kafka")
+    return KafkaBroker(bootstrap=f"127.0.0.1:{cfg.kafka_port}", cfg=cfg)
 
+
+def _stop_broker(broker: KafkaBroker) -> None:
+    from include.platform import stack
+
+    stack.stop_service(broker.cfg, "kafka")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory):
+    """The embedded stack's Apache Kafka broker (one KRaft node) on free ports, for the session."""
+    broker = _start_broker(tmp_path_factory.mktemp("kafka-home"))
+    try:
+        yield broker
+    finally:
+        _stop_broker(broker)
+
+
+@pytest.fixture
+def private_kafka_broker(tmp_path_factory):
+    """A broker of its own for one test, to kill and restart without disturbing the others."""
+    broker = _start_broker(tmp_path_factory.mktemp("private-kafka-home"))
+    try:
+        yield broker
+    finally:
+        _stop_broker(broker)
