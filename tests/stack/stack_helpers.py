@@ -21,6 +21,7 @@ def make_config(home: Path) -> stack.StackConfig:
         kafka_port=stack.free_port(),
         kafka_controller_port=stack.free_port(),
         moto_port=stack.free_port(),
+        cassandra_port=stack.free_port(), cassandra_storage_port=stack.free_port(),
         metadata_db="sqlite",
         results_db=f"dp_it_{suffix}",
         results_user=f"dp_it_{suffix}",

@@ -9,6 +9,7 @@ module             what runs
                    Airflow's metadata DB (or SQLite: ``DP_METADATA_DB=sqlite``)
 ``moto``           AWS APIs (S3, EMR, Secrets Manager, ...) in server mode
 ``kafka``          Apache Kafka, one KRaft node, log under ``$DP_HOME/kafka``
+``cassandra``      Apache Cassandra 5.0, one node, data under ``$DP_HOME/cassandra``
 ``airflow``        api-server, scheduler, dag-processor, triggerer
 ``environment``    ``stack.env`` and the local Spark configuration
 =================  ===========================================================
@@ -28,7 +29,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from include.platform.stack import airflow, kafka, mariadb, moto, postgres
+from include.platform.stack import airflow, cassandra, kafka, mariadb, moto, postgres
 from include.platform.stack.environment import (
     LAKE_BUCKET,
     local_spark_driver_memory,
@@ -52,9 +53,9 @@ from include.platform.stack.service import (
 )
 
 # The stack's own processes, in start order (stopped in reverse); Airflow's come last.
-SERVICES = (moto, kafka)
+SERVICES = (moto, kafka, cassandra)
 # Their process names (down/status must work without the jars or Java, so no service(cfg) call).
-_SERVICE_NAMES = ("moto", "kafka")
+_SERVICE_NAMES = ("moto", "kafka", "cassandra")
 AIRFLOW_SERVICES = airflow.SERVICES
 AIRFLOW_USER = airflow.USER
 airflow_password = airflow.password

@@ -92,6 +92,9 @@ def stack_environment(cfg: StackConfig, results_db_url: str, metadata_url: str) 
         "DP_RUNNER": "local",
         "DP_LAKE_URI": lake_uri(cfg),
         "DP_KAFKA_BOOTSTRAP": f"127.0.0.1:{cfg.kafka_port}",
+        # The embedded Cassandra node (native protocol, cassandra-driver).
+        "DP_CASSANDRA_CONTACT_POINTS": "127.0.0.1",
+        "DP_CASSANDRA_PORT": str(cfg.cassandra_port),
         # What spark-submit'ed jobs read (spark_apps/common/mysql.py); Airflow tasks pass the
         # connection's URL themselves.
         "DP_RESULTS_DB_URL": results_db_url,

@@ -46,6 +46,9 @@ class StackConfig:
     kafka_port: int = field(default_factory=lambda: _port("DP_KAFKA_PORT", 9092))
     kafka_controller_port: int = field(default_factory=lambda: _port("DP_KAFKA_CONTROLLER_PORT", 9093))
     moto_port: int = field(default_factory=lambda: _port("DP_MOTO_PORT", 4566))
+    # The embedded Cassandra node: CQL (native protocol) and its storage (gossip) port.
+    cassandra_port: int = field(default_factory=lambda: _port("DP_CASSANDRA_PORT", 9042))
+    cassandra_storage_port: int = field(default_factory=lambda: _port("DP_CASSANDRA_STORAGE_PORT", 7000))
     mysql_admin_url: str = field(default_factory=lambda: os.environ.get("DP_MYSQL_ADMIN_URL", DEFAULT_MYSQL_ADMIN_URL))
     # The results server the pipelines connect to over TCP (the admin URL may be a socket).
     mysql_host: str = field(default_factory=lambda: os.environ.get("DP_MYSQL_HOST", "127.0.0.1"))
