@@ -11,15 +11,17 @@ survive ``dp down`` / ``dp up``. Loopback only: CQL on ``DP_CASSANDRA_PORT`` (90
 storage (gossip) port on ``DP_CASSANDRA_STORAGE_PORT`` (7000); no JMX port, so no nodetool.
 Readiness is a CQL query through the native protocol (``cassandra-driver``).
 
-Java: Cassandra 5.0 runs on Java 11 and 17 only (17 is production-ready from 5.0.5); on 18+
-it fails at start (its security manager), so a newer default Java is replaced by a JDK 17 from
-``/usr/lib/jvm`` when there is one.
+Java: Cassandra 5.0 runs on Java 11 and 17 only (17 is production-ready from 5.0.5); on a
+newer one it fails at start (Java 25: its security manager's ``Policy.setPolicy`` is refused),
+so a newer default Java is replaced by a JDK 17 from ``/usr/lib/jvm`` when there is one.
 
-Memory, measured on this machine (2 cores): with the 512 MiB heap below the node's RSS is about
-500 MB idle after start. Cassandra calls ``mlockall``; as root (CAP_IPC_LOCK) that pins every
-mapped page and the RSS goes to about 950 MB, so the node starts without that capability (the
+Memory, measured on this machine (2 shared cores, 24 GiB): with the 512 MiB heap below the
+node's RSS is 500-650 MB right after start and about 800 MB after 20,000 small inserts.
+Cassandra calls ``mlockall``; as root (CAP_IPC_LOCK) that pins every mapped page (RSS about
+950 MB at start), so the node starts without that capability, as an ordinary user's would (the
 warning "Unable to lock JVM memory" in its log is expected). A first start (empty data folder)
-takes about 25 s of wall time, a restart about 15 s, mostly class loading and JIT on 2 cores.
+takes 25-45 s of wall time, a restart about 15 s (mostly class loading and JIT; about 20 s of
+CPU), a clean stop about 6 s (it flushes its memtables).
 Logs: ``$DP_HOME/logs/cassandra.log`` (warnings and errors, the process's output) and
 ``$DP_HOME/logs/cassandra/system.log`` (everything at INFO).
 """
