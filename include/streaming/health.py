@@ -1,8 +1,9 @@
 """Health of the long-running streaming jobs, read from outside Spark.
 
 Each job publishes its queries' last progress to ``<status_uri>/<query>.json``
-(spark_apps/streaming/supervision.py) in the lake: a local folder in the embedded
-stack, ``s3://`` on EMR, ``s3a://`` (MinIO) in docker-compose. Here we read those files
+(spark_apps/streaming/supervision.py) in the lake: ``s3a://`` on the embedded moto (or a
+local folder, ``DP_LAKE=file``) in the embedded stack, ``s3://`` on EMR, ``s3a://`` (MinIO)
+in docker-compose. Here we read those files
 (S3 through the Airflow connection ``aws_conn_id``) and ask the broker for
 the end offset of every partition the query reads, and fail loudly when a query is
 stale (no batch for too long) or lags too far behind (unread records).
@@ -63,16 +64,21 @@ def _end_offsets(progress: dict) -> dict[tuple[str, int], int]:
     return ends
 
 
+def end_offsets(bootstrap: str, partitions: list[tuple[str, int]], timeout_s: float = 15.0) -> dict[tuple[str, int], int]:
+    """The broker's end offset (high watermark: the offset the next record gets) per (topic, partition)."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient, OffsetSpec
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions},
+                                 request_timeout=timeout_s)
+    return {(tp.topic, tp.partition): future.result(timeout_s).offset for tp, future in futures.items()}
+
+
 def lag(bootstrap: str, consumed: dict[tuple[str, int], int]) -> int:
     """Records on the broker that the query has not consumed yet."""
-    from spark_apps.streaming.kafka.source import BrokerOffsets
-
-    broker = BrokerOffsets({"bootstrap.servers": bootstrap})
-    try:
-        bounds = broker.bounds(sorted(consumed))
-    finally:
-        broker.close()
-    return sum(max(0, bounds[key][1] - offset) for key, offset in consumed.items())
+    ends = end_offsets(bootstrap, sorted(consumed))
+    return sum(max(0, ends[key] - offset) for key, offset in consumed.items())
 
 
 def check(status_uri: str | Path, bootstrap: str, expected_queries: list[str],

@@ -57,20 +57,49 @@ KAFKA = "{{ conn.%s.extra_dejson['bootstrap.servers'] }}" % cfg.kafka_conn_id
 # with 0 s, 4.5-5.3 s with 1 s and 4.7-5.5 s with 0.25 s triggers (README, "Metrics
 # streaming"; the machine's speed drifts: 6.9-9.2 s with 0 s in another session).
 TRIGGER_SECONDS = os.environ.get("DP_STREAM_TRIGGER_SECONDS", "0")
-JOB_A = SparkJob(
-    name="metrics_json_to_protobuf",
-    entry="spark_apps/streaming/metrics/json_to_protobuf.py",
-    args=["--bootstrap", KAFKA, "--checkpoint", join(CHECKPOINTS, "json_to_protobuf"),
-          "--status-uri", join(STATUS, "json_to_protobuf"), "--trigger-seconds", TRIGGER_SECONDS],
-    conf=STREAM_CONF,
-)
-JOB_B = SparkJob(
-    name="metrics_protobuf_to_lake_and_mysql",
-    entry="spark_apps/streaming/metrics/protobuf_to_lake_and_mysql.py",
-    args=["--bootstrap", KAFKA, "--lake", cfg.lake_uri, "--checkpoint", join(CHECKPOINTS, "protobuf_to_lake_and_mysql"),
-          "--status-uri", join(STATUS, "protobuf_to_lake_and_mysql"), "--trigger-seconds", TRIGGER_SECONDS],
-    conf=STREAM_CONF,
-)
+# Further Kafka client settings for Spark's connector (TLS/SASL on MSK; a JSON object, see
+# spark_apps/streaming/kafka_io.py), passed as an argument so they also reach EMR steps.
+KAFKA_OPTIONS = os.environ.get("DP_KAFKA_OPTIONS", "")
+
+
+def _common_args(bootstrap: str, checkpoint: str, status: str, trigger_seconds: str, topics: dict[str, str],
+                 extra_args) -> list[str]:
+    args = ["--bootstrap", bootstrap, "--checkpoint", checkpoint, "--status-uri", status,
+            "--trigger-seconds", trigger_seconds]
+    args += [arg for role, topic in topics.items() for arg in (f"--{role}-topic", topic)]
+    if KAFKA_OPTIONS:
+        args += ["--kafka-options", KAFKA_OPTIONS]
+    return args + list(extra_args)
+
+
+def job_a(bootstrap: str, checkpoints: str, status: str, trigger_seconds: str = TRIGGER_SECONDS,
+          topics: dict[str, str] | None = None, extra_args=()) -> SparkJob:
+    """Job A as the supervisor submits it; ``topics`` by role (source, sink, dead-letter), else the
+    jobs' defaults (the topics of include/platform/topics.py)."""
+    return SparkJob(
+        name="metrics_json_to_protobuf",
+        entry="spark_apps/streaming/metrics/json_to_protobuf.py",
+        args=_common_args(bootstrap, join(checkpoints, "json_to_protobuf"), join(status, "json_to_protobuf"),
+                          trigger_seconds, topics or {}, extra_args),
+        conf=STREAM_CONF,
+    )
+
+
+def job_b(bootstrap: str, lake_uri: str, checkpoints: str, status: str, trigger_seconds: str = TRIGGER_SECONDS,
+          topics: dict[str, str] | None = None, extra_args=()) -> SparkJob:
+    """Job B as the supervisor submits it; ``topics`` by role (source, dead-letter)."""
+    return SparkJob(
+        name="metrics_protobuf_to_lake_and_mysql",
+        entry="spark_apps/streaming/metrics/protobuf_to_lake_and_mysql.py",
+        args=["--lake", lake_uri, *_common_args(
+            bootstrap, join(checkpoints, "protobuf_to_lake_and_mysql"), join(status, "protobuf_to_lake_and_mysql"),
+            trigger_seconds, topics or {}, extra_args)],
+        conf=STREAM_CONF,
+    )
+
+
+JOB_A = job_a(KAFKA, CHECKPOINTS, STATUS)
+JOB_B = job_b(KAFKA, cfg.lake_uri, CHECKPOINTS, STATUS)
 SERVER_TOTALS = SparkJob(
     name="metrics_server_totals",
     entry="spark_apps/streaming/metrics/aggregate_csv.py",
