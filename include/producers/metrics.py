@@ -13,7 +13,10 @@ Events look like the upstream agents' JSON (timestamp in epoch milliseconds, as 
 
 Records are keyed by host, so one host's events stay ordered within a partition. Every
 record has a delivery report; :func:`produce_events` raises :class:`DeliveryFailed` when
-any record was not acknowledged, after counting all of them. Airflow tasks call
+any record was not acknowledged, after counting all of them. The producer never creates
+its topic (the brokers run with ``auto.create.topics.enable=false``; ``platform_bootstrap``
+creates the topics of ``include/platform/topics.py``): a missing topic is
+:class:`TopicMissing` at once, not a delivery timeout minutes later. Airflow tasks call
 :func:`run_bursts` / :func:`run_rate` directly (plain functions, no CLI parsing).
 """
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from spark_apps.streaming.metrics.names import METRIC_NAMES  # noqa: E402  (one list for producer and jobs)
+
 REGIONS = ("eu-west-1", "eu-central-1", "us-east-1", "us-west-1", "us-west-2")
 REQUIRED_FIELDS = ("host", "metricName", "region", "timestamp", "value")
 
@@ -55,6 +59,10 @@ class DeliveryFailed(RuntimeError):
             f"first error: {report.first_error}"
         )
         self.report = report
+
+
+class TopicMissing(RuntimeError):
+    """The topic does not exist on the broker."""
 
 
 @dataclass
@@ -184,6 +192,22 @@ def make_producer(bootstrap: str, extra_config: dict | None = None):
     return Producer(config)
 
 
+def require_topic(producer, topic: str, timeout_s: float = 5.0) -> None:
+    """Raise :class:`TopicMissing` when the broker says ``topic`` does not exist. An unreachable
+    broker is left to the delivery reports (they count what failed)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    try:
+        metadata = producer.list_topics(topic, timeout=timeout_s)
+    except KafkaException:
+        return
+    found = metadata.topics.get(topic)
+    if found is None or (found.error is not None and found.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+        raise TopicMissing(
+            f"topic {topic!r} does not exist on the broker: producers never create topics; create it with "
+            "the platform_bootstrap DAG (topics are declared in include/platform/topics.py)")
+
+
 def produce_events(producer, topic: str, events: Iterable[Event], raise_on_failure: bool = True) -> ProduceReport:
     """Publish ``events``, wait for every delivery report and count the outcomes."""
     report = ProduceReport(topic=topic)
@@ -232,6 +256,7 @@ def run_bursts(
     """``bursts`` snapshots (every host x every metric, one timestamp each), ``interval_s`` apart."""
     rng = random.Random(seed)
     producer = make_producer(bootstrap, producer_config)
+    require_topic(producer, topic)
     total = ProduceReport(topic=topic)
     for burst in range(bursts):
         if burst:
@@ -260,6 +285,7 @@ def run_rate(
         raise ValueError("rate and duration must be positive")
     rng = random.Random(seed)
     producer = make_producer(bootstrap, producer_config)
+    require_topic(producer, topic)
     total = ProduceReport(topic=topic)
     ticks = max(1, int(round(duration_s)))
     per_tick = max(1, int(round(rate * duration_s / ticks)))
@@ -312,6 +338,6 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except DeliveryFailed as error:
+    except (DeliveryFailed, TopicMissing) as error:
         print(error, file=sys.stderr)
         sys.exit(1)

@@ -88,6 +88,18 @@ def test_bursts_are_delivered_keyed_by_host_and_counted(kafka_broker):  # noqa: 
     assert all(len(parts) == 1 for parts in partitions_by_host.values())
 
 
+@pytest.mark.stack
+@pytest.mark.timeout(120)
+def test_a_missing_topic_is_not_created_and_fails_at_once(kafka_broker):  # noqa: F811
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(producer.TopicMissing, match="'never-created' does not exist.*platform_bootstrap"):
+        producer.run_bursts(kafka_broker.bootstrap, "never-created", bursts=1, hosts=1)
+    assert time.monotonic() - started < 30  # not a delivery timeout (minutes)
+    assert "never-created" not in kafka_broker.admin().list_topics(timeout=10).topics
+
+
 @pytest.mark.timeout(120)
 def test_undelivered_records_raise_with_the_counts():
     unreachable = f"127.0.0.1:{_closed_port()}"

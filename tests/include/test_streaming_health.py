@@ -8,6 +8,7 @@ import pytest
 from moto import mock_aws
 
 from include.streaming import health
+from tests.spark_apps.streaming.conftest import kafka_broker  # noqa: F401  (session fixture)
 
 PROGRESS = [
     {"name": "job_a_query", "written_at_ms": 1000, "sources": []},
@@ -45,3 +46,17 @@ def test_a_query_without_progress_is_unhealthy(tmp_path):
     (tmp_path / "job_a_query.json").write_text(json.dumps(PROGRESS[0]))
     with pytest.raises(health.StreamingUnhealthy, match="job_b_query: no progress published yet"):
         health.check(tmp_path, "127.0.0.1:1", ["job_a_query", "job_b_query"], 300, 10, now_ms=2000)
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(120)
+def test_lag_is_the_broker_end_offsets_minus_what_the_query_consumed(kafka_broker, tmp_path):  # noqa: F811
+    topic = kafka_broker.create_topic(partitions=2)
+    kafka_broker.produce(topic, [(b"k", b"v%d" % i, i % 2) for i in range(5)])  # ends: 3 and 2
+    assert health.end_offsets(kafka_broker.bootstrap, [(topic, 0), (topic, 1)]) == {(topic, 0): 3, (topic, 1): 2}
+    progress = {"name": "q", "written_at_ms": 1000, "sources": [{"end_offset": json.dumps({topic: {"0": 1, "1": 2}})}]}
+    (tmp_path / "q.json").write_text(json.dumps(progress))
+    [ok] = health.check(tmp_path, kafka_broker.bootstrap, ["q"], max_staleness_s=60, max_lag_records=2, now_ms=2000)
+    assert ok.lag_records == 2
+    with pytest.raises(health.StreamingUnhealthy, match="q: lag 2 records"):
+        health.check(tmp_path, kafka_broker.bootstrap, ["q"], max_staleness_s=60, max_lag_records=1, now_ms=2000)
