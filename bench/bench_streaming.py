@@ -1,12 +1,13 @@
-"""Benchmark of the metrics streaming pipeline on this machine (embedded broker, local Spark).
+"""Benchmark of the metrics streaming pipeline on this machine (the embedded stack's Apache Kafka
+broker, log on disk, started privately on free ports; local Spark with Spark's own Kafka connector).
 
     python bench/bench_streaming.py --events 1000000 --latency-rates 1000 --latency-seconds 60
 
 Prints a markdown table:
 
 * ceiling: a plain confluent-kafka consumer draining the source topic (the broker's limit),
-  median of ``--consumer-runs`` drains (the rate is bimodal here, see plain_consumer_drains);
-* the Kafka connector alone in Spark: the backlog read and discarded, and copied unchanged to
+  median of ``--consumer-runs`` drains (the rate may be bimodal, see plain_consumer_drains);
+* Spark's Kafka connector alone: the backlog read and discarded, and copied unchanged to
   another topic (the bound of any topic-to-topic job on this machine);
 * Spark's CSV writer alone writing as many rows as job B writes, and job B's query without
   its outputs (read, decode, dedup): two parts of job B's cost;
@@ -18,7 +19,8 @@ Prints a markdown table:
   is visible in MySQL (`metric_minute_aggregates`), with both jobs running as the supervisor
   runs them (spark-submit of the bundle, triggers as the supervisor sets them (back to back), `--trigger-seconds` to change,
   `--latency-master` local[1] by default) and
-  the producer at a fixed rate. The jobs' output goes to `<workdir>/logs/`.
+  the producer at a fixed rate. The jobs' output goes to `<workdir>/logs/`. Both get the
+  pinned connector jars as the embedded stack gives them (SPARK_CONF_DIR/spark-defaults.conf).
 
 Nothing here is asserted; numbers go into the README.
 """
@@ -41,13 +43,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
-from include.platform import stack  # noqa: E402
+from include.platform import jvm, stack  # noqa: E402
 from include.platform.build import compile_protos  # noqa: E402
 from include.platform.scratch_db import create_scratch_db, drop_scratch_db  # noqa: E402
 from include.platform.spark_jobs import SparkJob, build_bundle  # noqa: E402
+from include.platform.stack import kafka as kafka_service  # noqa: E402
+from include.platform.stack.environment import write_spark_conf  # noqa: E402
 from include.producers import metrics as producer  # noqa: E402
 from include.streaming.metrics_jobs import STREAM_CONF, TRIGGER_SECONDS  # noqa: E402  (the supervisor's settings)
 
+
+def kafka_version() -> str:
+    """The broker's release, from the name of its jar (``kafka_2.13-<version>.jar``)."""
+    names = [p.name for p in jvm.classpath("kafka-broker") if p.name.startswith("kafka_2.13-")]
+    return names[0].removeprefix("kafka_2.13-").removesuffix(".jar") if names else "?"
 
 
 def create_topics(bootstrap: str, names: list[str], partitions: int = 2) -> None:
@@ -86,29 +95,29 @@ def drain_with_plain_consumer(bootstrap: str, topic: str, count: int) -> float:
 
 
 def plain_consumer_drains(bootstrap: str, topic: str, count: int, runs: int) -> list[float]:
-    """Seconds of ``runs`` drains of the same topic. The drain rate here is bimodal (the same
-    topic drains at ~0.25 M or ~1 M records/s from one run to the next, with no other load:
-    the embedded broker, librdkafka's fetcher thread and the Python loop share two cores),
-    so one drain is not a ceiling: the bench reports the median and the range."""
+    """Seconds of ``runs`` drains of the same topic. The drain rate was bimodal here (the same
+    topic drained at ~0.25 M or ~1 M records/s from one run to the next, with no other load:
+    the broker, librdkafka's fetcher thread and the Python loop share two cores), so one
+    drain is not a ceiling: the bench reports the median and the range."""
     return [drain_with_plain_consumer(bootstrap, topic, count) for _ in range(runs)]
 
 
 def connector_alone(spark, bootstrap: str, source: str, copy_topic: str, checkpoints: str,
                     max_offsets: int | None) -> tuple[float, float]:
-    """Seconds of the Kafka connector without any of the pipeline's work, as availableNow runs
-    over the same backlog: (read into Spark and discard, read and write unchanged to
+    """Seconds of Spark's Kafka connector without any of the pipeline's work, as availableNow
+    runs over the same backlog: (read into Spark and discard, read and write unchanged to
     ``copy_topic``). Job A's throughput is bounded by the second."""
-    from spark_apps.streaming.kafka import read_stream, write_stream
+    from spark_apps.streaming.kafka_io import read_kafka_stream, write_kafka_stream
     from spark_apps.streaming.metrics.json_to_protobuf import DEFAULT_MAX_OFFSETS_PER_TRIGGER
 
     options = {"startingOffsets": "earliest", "maxOffsetsPerTrigger": max_offsets or DEFAULT_MAX_OFFSETS_PER_TRIGGER}
     seconds = []
     for name, sink in (("read", None), ("copy", copy_topic)):
-        records = read_stream(spark, bootstrap, source, **options)
+        records = read_kafka_stream(spark, bootstrap, source, **options)
         if sink is None:
             writer = records.writeStream.format("noop").option("checkpointLocation", f"{checkpoints}/{name}")
         else:
-            writer = write_stream(records.select("key", "value"), bootstrap, sink, f"{checkpoints}/{name}")
+            writer = write_kafka_stream(records.select("key", "value"), bootstrap, f"{checkpoints}/{name}", sink)
         started = time.perf_counter()
         writer.trigger(availableNow=True).start().awaitTermination()
         seconds.append(time.perf_counter() - started)
@@ -144,19 +153,17 @@ def csv_writer_alone(spark, lake: str, count: int) -> float:
     return elapsed
 
 
-def job_b_input_side(spark, bootstrap: str, protobuf: str, dead: str, checkpoint: str,
-                     max_offsets: int | None) -> float:
+def job_b_input_side(spark, bootstrap: str, protobuf: str, checkpoint: str, max_offsets: int | None) -> float:
     """Seconds of job B's query without its outputs: the Protobuf topic read, decoded and
-    deduplicated, then discarded (noop sink) - what job B costs before any file or MySQL."""
-    from spark_apps.streaming.kafka import read_stream
-    from spark_apps.streaming.kafka.sink import KafkaArrowBatchWriter
+    deduplicated, then discarded (noop sink) - what job B costs before any file, MySQL or
+    dead letter."""
+    from spark_apps.streaming.kafka_io import read_kafka_stream
     from spark_apps.streaming.metrics import protobuf_to_lake_and_mysql as job_b
-    from spark_apps.streaming.metrics.transforms import DEFAULT_WATERMARK, from_protobuf_sending_dead_letters
+    from spark_apps.streaming.metrics.transforms import DEFAULT_WATERMARK, decode_protobuf
 
-    source = read_stream(spark, bootstrap, protobuf, startingOffsets="earliest",
-                         maxOffsetsPerTrigger=max_offsets or job_b.DEFAULT_MAX_OFFSETS_PER_TRIGGER)
-    dead_letters = KafkaArrowBatchWriter({"kafka.bootstrap.servers": bootstrap, "topic": dead})
-    rows = job_b.metric_rows(from_protobuf_sending_dead_letters(source, dead_letters), DEFAULT_WATERMARK)
+    source = read_kafka_stream(spark, bootstrap, protobuf, startingOffsets="earliest",
+                               maxOffsetsPerTrigger=max_offsets or job_b.DEFAULT_MAX_OFFSETS_PER_TRIGGER)
+    rows = job_b.batch_rows(decode_protobuf(source), DEFAULT_WATERMARK)
     started = time.perf_counter()
     (rows.writeStream.format("noop").option("checkpointLocation", checkpoint)
      .trigger(availableNow=True).start().awaitTermination())
@@ -190,12 +197,11 @@ def spark_throughput(bootstrap: str, source: str, protobuf: str, dead: str, copy
     copy, the CSV writer alone, job A, job B."""
     from pyspark.sql import SparkSession
 
-    from spark_apps.streaming.kafka import register
-
     spark = (SparkSession.builder.master("local[2]").appName("bench-streaming")
-             .config("spark.sql.shuffle.partitions", STREAM_CONF["spark.sql.shuffle.partitions"]).config("spark.ui.enabled", "false")
-             .config("spark.sql.session.timeZone", "UTC").getOrCreate())
-    register(spark)
+             .config("spark.sql.shuffle.partitions", STREAM_CONF["spark.sql.shuffle.partitions"])
+             .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
+             .config("spark.jars", jvm.spark_jars())  # the pinned connector jars, as every job gets them
+             .getOrCreate())
     checkpoints = tempfile.mkdtemp(prefix="bench-ckpt-")
     # Warm-up on a few events of separate topics: starts the Python workers and loads the
     # classes every job's first batch needs, so the timed runs measure sustained work.
@@ -213,8 +219,8 @@ def spark_throughput(bootstrap: str, source: str, protobuf: str, dead: str, copy
     job_a_s, job_b_s, batches = run_jobs(spark, bootstrap, source, protobuf, dead, lake, db,
                                          f"{checkpoints}/run", max_offsets)
     print(f"micro-batches: {batches}", flush=True)
-    job_b_input_side(spark, bootstrap, warm[1], warm[2], f"{checkpoints}/warm-b-input", max_offsets)
-    b_input_s = job_b_input_side(spark, bootstrap, protobuf, dead, f"{checkpoints}/b-input", max_offsets)
+    job_b_input_side(spark, bootstrap, warm[1], f"{checkpoints}/warm-b-input", max_offsets)
+    b_input_s = job_b_input_side(spark, bootstrap, protobuf, f"{checkpoints}/b-input", max_offsets)
     spark.stop()
     return {"read": read_s, "copy": copy_s, "csv": csv_s, "A": job_a_s, "B": job_b_s, "B input": b_input_s}
 
@@ -256,7 +262,7 @@ def batch_phases(log: Path) -> dict[str, list[int]]:
     return phases
 
 
-def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path,
+def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path, spark_conf_dir: Path,
                 trigger_seconds: str = TRIGGER_SECONDS, master: str = "local[1]"
                 ) -> tuple[float, float, int, dict[str, Path]]:
     """p50/p99 seconds from produce time to visible-in-MySQL, with both jobs as spark-submit;
@@ -277,7 +283,8 @@ def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path,
                   "--lake", lake, "--checkpoint", f"{lake}/ckpt/b", "--trigger-seconds", trigger_seconds],
                  common),
     ]
-    env = {**os.environ, "DP_RESULTS_DB_URL": f"mysql://{db.user}:{db.password}@{db.host}:{db.port}/{db.database}"}
+    env = {**os.environ, "SPARK_CONF_DIR": str(spark_conf_dir),
+           "DP_RESULTS_DB_URL": f"mysql://{db.user}:{db.password}@{db.host}:{db.port}/{db.database}"}
     spark_submit = str(Path(sys.executable).parent / "spark-submit")
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
@@ -364,8 +371,11 @@ def main(argv=None) -> None:
     compile_protos()
     workdir = Path(tempfile.mkdtemp(prefix="bench-streaming-"))
     build_bundle(workdir / "build")
-    cfg = stack.StackConfig(home=workdir / "home", kafka_port=stack.free_port(), moto_port=stack.free_port())
-    stack.start_service(cfg, stack.broker_service(cfg), dict(os.environ))
+    # A private broker of the embedded stack's kind (Apache Kafka, one KRaft node, log on disk).
+    cfg = stack.StackConfig(home=workdir / "home", kafka_port=stack.free_port(),
+                            kafka_controller_port=stack.free_port(), moto_port=stack.free_port())
+    stack.start_service(cfg, kafka_service.service(cfg), dict(os.environ))
+    spark_conf_dir = write_spark_conf(cfg)  # spark.jars for the spark-submits, as `dp up` writes it
     bootstrap = f"127.0.0.1:{cfg.kafka_port}"
     admin_url = os.environ.get("DP_MYSQL_ADMIN_URL", "mysql://root:@127.0.0.1:3306/mysql")
     db = create_scratch_db(admin_url, "dp_bench")
@@ -385,14 +395,15 @@ def main(argv=None) -> None:
                 ("producer (idempotent, acks=all)", produce_s),
                 (f"plain confluent-kafka consumer (ceiling; median of {len(drains)} drains, "
                  f"{slowest:,.0f}-{fastest:,.0f}/s)", plain_s),
-                ("Spark + Kafka connector: read, discard (noop sink)", spark_s["read"]),
-                ("Spark + Kafka connector: copy topic to topic unchanged", spark_s["copy"]),
+                ("Spark's Kafka connector alone: read, discard (noop sink)", spark_s["read"]),
+                ("Spark's Kafka connector alone: copy topic to topic unchanged", spark_s["copy"]),
                 ("Spark CSV writer alone (job B's files, from a cached frame, no Kafka)", spark_s["csv"]),
                 ("job A: JSON -> Protobuf + DLQ", spark_s["A"]),
                 ("job B: Protobuf -> CSV + MySQL aggregates", spark_s["B"]),
                 ("job B's input side alone: read, decode, dedup (noop sink, no files, no MySQL)", spark_s["B input"]),
             ]
-            print(f"\n{args.events:,} events, broker {bootstrap} (Tansu, memory), Spark local[2], "
+            print(f"\n{args.events:,} events, broker {bootstrap} (Apache Kafka {kafka_version()}, log on disk), "
+                  f"Spark local[2] with Spark's Kafka connector, "
                   f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}\n")
             print("| stage | s | events/s | vs plain consumer (median) |")
             print("|---|---:|---:|---:|")
@@ -406,7 +417,7 @@ def main(argv=None) -> None:
         phases_by_run = []
         for rate in rates:
             p50, p99, seen, log_files = latency_run(bootstrap, db, rate, args.latency_seconds, workdir,
-                                                    args.trigger_seconds, args.latency_master)
+                                                    spark_conf_dir, args.trigger_seconds, args.latency_master)
             print(f"| {rate:,} | {p50:.2f} | {p99:.2f} | {seen:,} |", flush=True)
             phases_by_run.append((rate, log_files))
         if phases_by_run:
