@@ -2,11 +2,17 @@
 
 * `produce_server_metrics`: publishes the seed's server metrics JSON to `metric-message`
   (one burst every 5 s, every host x five metrics), keyed by host, with delivery reports.
+  The topics come from `platform_bootstrap` (nothing here creates one; a missing topic
+  fails the task at once).
 * `metrics_json_to_protobuf` (job A): `metric-message` -> validated Protobuf on
   `metric-protobuf`; invalid records to `metric-dead-letter` with reason and offset.
 * `metrics_protobuf_to_lake_and_mysql` (job B): `metric-protobuf` -> CSV per metric type
   in the lake (`streaming/metrics_csv/`) and per-minute aggregates per host and metric
-  added into MySQL `metric_minute_aggregates` (once per micro-batch).
+  added into MySQL `metric_minute_aggregates` (once per micro-batch); records that are not
+  valid Protobuf metrics to `metric-dead-letter`.
+
+Both jobs read and write Kafka with Spark's own connector (`kafka` format); extra client
+settings for a broker that needs them (TLS/SASL on MSK) come from `DP_KAFKA_OPTIONS`.
 
 Supervision: the DAG runs continuously (`@continuous`, one run at a time). Each job is a
 SparkSubmitOperator (an EMR step with `DP_RUNNER=emr`) that lives as long as its query;
