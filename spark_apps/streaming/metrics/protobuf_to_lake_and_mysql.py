@@ -23,27 +23,32 @@ through one deduplication (:func:`transforms.deduplicate_by_source`) into one fo
   (``batch.write.format("kafka")``, :func:`kafka_io.write_kafka_batch`: the same connector
   and client settings as the source; the call returns when the records are acknowledged).
 
-Dead letters: why this way. They must bypass nothing that would lose them and must not
-be a second producer inside the decoding tasks (the previous design) nor a second read
-and decode of every batch (a second query or a second branch of this one). Routing them
-inside the foreachBatch does it with Spark's sink; the price is that they pass the
-deduplication too, so they need a key (their own Protobuf coordinates, unique) and a
-clock: the deduplication runs on the time each record reached the Protobuf topic (its
-Kafka timestamp), which dead letters have as well as metrics - they have no event time.
-Delivery is at-least-once, like every non-transactional Kafka sink: a batch replayed after
-a crash publishes its dead letters again (same key, so duplicates are obvious). Being
-last, a batch that failed on the lake or MySQL has sent none yet.
+Dead letters: why this way. Spark's Kafka sink is the only way out (no producer of our own
+inside the decoding tasks, as before), and a stream has one sink: this one is the
+foreachBatch the metrics need. A second query, or a second branch of this one, would read
+and decode every batch twice (the decode is most of the job's Python work). So the dead
+letters ride with the metrics to the foreachBatch and leave from there with
+``batch.write.format("kafka")``. The price: they pass the deduplication too, so they need a
+key (their own Protobuf coordinates, unique) and a clock, which is why the deduplication
+runs on the time each record reached the Protobuf topic (its Kafka timestamp, which every
+record has) and not on the event time (which a dead letter lacks). Delivery is
+at-least-once, like every non-transactional Kafka sink: a batch replayed after a crash
+publishes its dead letters again (same key, so duplicates are obvious); being last, a batch
+that failed on the lake or MySQL has sent none yet.
 
 Replays are exact: the checkpoint replays a batch with the same offsets and the same dedup
 state, so a replayed batch has the same rows, and each write above is skipped or repeated
 whole. Together: exactly-once into the files and MySQL.
 
 Why deduplicate: job A is at-least-once and republishes a replayed batch; a republished
-record has the same JSON source coordinates. A key is remembered for ``--watermark`` (2
-minutes) of ingest time after its first copy, so the state stays bounded; job A is the
-only writer of the topic, so while it is down (the only time it replays) that clock stands
-still and a replay is recognised however long the outage. Unlike an event-time watermark,
-this drops no event for being old: late events are added to their (old) minute.
+record has the same JSON source coordinates. ``dropDuplicatesWithinWatermark`` remembers a
+key until the newest ingest time seen is twice ``--watermark`` (2 minutes) past its first
+copy, so the state stays bounded. Job A is the topic's only writer and replays only after
+a restart, so while it is down that clock stands still and the copies it republishes are
+recognised however long the outage was. Unlike the event-time watermark this job had
+before, no event is dropped for being old: a late event is added to its (old) minute. A
+row is dropped as late only if its ingest time is more than ``--watermark`` behind the
+newest already seen, i.e. one partition read that far behind the others.
 
 Why additive totals and not Spark's stateful window aggregation: a query with a
 streaming aggregation outputs only the aggregates, so the files needed a second query

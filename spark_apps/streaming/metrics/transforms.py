@@ -111,11 +111,11 @@ def deduplicate_by_source(decoded: DataFrame, watermark: str = DEFAULT_WATERMARK
     letter's key is its own Protobuf coordinates, so each passes once too).
 
     The clock is ``ingest_time`` (when the copy reached the Protobuf topic), not the event
-    time, and a key is remembered for ``watermark`` of that clock after its first copy
-    (``dropDuplicatesWithinWatermark``): the state stays bounded, dead letters (which have no
-    event time) pass through the same operator, and an event is never dropped for being old
-    - only a row whose ingest time is more than ``watermark`` behind the newest seen (a
-    partition read that far behind the others) would be, as any watermark does. A static
+    time, and a key is remembered for at least ``watermark`` of that clock after its first
+    copy (``dropDuplicatesWithinWatermark``): the state stays bounded, dead letters (which
+    have no event time) pass through the same operator, and an event is never dropped for
+    being old - only a row whose ingest time is more than ``watermark`` behind the newest
+    seen (a partition read that far behind the others) would be, as any watermark does. A static
     frame (tests, backfills) is deduplicated whole (Spark refuses the within-watermark form there).
     """
     if not decoded.isStreaming:
