@@ -2,8 +2,9 @@
 
 ``kafka_broker`` starts the embedded stack's broker (:mod:`include.platform.stack.kafka`)
 on free ports with its own log directory for the whole test session and stops it at the
-end. Tests create their own uniquely named topics, so they do not see each other's data;
-``restart()`` stops and starts the broker on the same log (the fault tests).
+end. Tests create their own uniquely named topics, so they do not see each other's data.
+``private_kafka_broker`` is a broker of one test's own, for the fault tests that kill it
+(``stop(kill=True)``, ``start()``, ``restart()``: the same log directory).
 """
 from __future__ import annotations
 
