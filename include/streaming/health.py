@@ -35,12 +35,26 @@ class StreamingUnhealthy(RuntimeError):
     pass
 
 
+def _read_local_json(path: Path, attempts: int = 10) -> dict:
+    """A progress file in a local folder. The job overwrites it in place (Hadoop's local file
+    system truncates, then writes: there is no atomic replace), so a read can meet it empty or
+    half written for a moment: read again. (An S3 object is replaced whole.)"""
+    for attempt in range(attempts):
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
 def read_progress(status_uri: str | Path, aws_conn_id: str = "aws_default") -> list[dict]:
     """Every ``*.json`` progress file directly under ``status_uri`` (a path, ``file:``, ``s3:`` or ``s3a:`` URI)."""
     uri = urlparse(str(status_uri))
     if uri.scheme in ("", "file"):
         folder = Path(unquote(uri.path) if uri.scheme else str(status_uri))
-        return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+        return [_read_local_json(p) for p in sorted(folder.glob("*.json"))]
     if uri.scheme in ("s3", "s3a"):
         # Spark writes s3a:// (Hadoop's connector) or s3:// (EMRFS); both name the same S3 object.
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook

@@ -60,3 +60,20 @@ def test_lag_is_the_broker_end_offsets_minus_what_the_query_consumed(kafka_broke
     assert ok.lag_records == 2
     with pytest.raises(health.StreamingUnhealthy, match="q: lag 2 records"):
         health.check(tmp_path, kafka_broker.bootstrap, ["q"], max_staleness_s=60, max_lag_records=1, now_ms=2000)
+
+
+def test_a_progress_file_caught_while_being_rewritten_is_read_again(tmp_path):
+    import threading
+    import time
+
+    path = tmp_path / "job_a_query.json"
+    path.write_text("")  # truncated by the job's overwrite, not written yet
+
+    def finish_writing():
+        time.sleep(0.25)
+        path.write_text(json.dumps(PROGRESS[0]))
+
+    writer = threading.Thread(target=finish_writing)
+    writer.start()
+    assert health.read_progress(tmp_path) == [PROGRESS[0]]
+    writer.join()
