@@ -44,11 +44,11 @@ import argparse
 import json
 import os
 import shutil
-import uuid
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import psutil
@@ -59,8 +59,18 @@ sys.path.insert(0, str(ROOT))
 from include.generators.air_quality import generate  # noqa: E402
 from include.platform.stack import local_spark_driver_memory  # noqa: E402
 from spark_apps.air_quality.jobs import (  # noqa: E402
-    AQI_BREAKPOINTS, AQI_INDEX_BOUNDS, AQI_LABELS, AQI_POLLUTANTS, JOBS, MAIN_POLLUTANTS,
-    MIN_HOURS_8H, MIN_HOURS_24H, PM10_24H_LIMIT, PM25_24H_LIMIT, WIND_SECTORS, WIND_SPEED_BANDS,
+    AQI_BREAKPOINTS,
+    AQI_INDEX_BOUNDS,
+    AQI_LABELS,
+    AQI_POLLUTANTS,
+    JOBS,
+    MAIN_POLLUTANTS,
+    MIN_HOURS_8H,
+    MIN_HOURS_24H,
+    PM10_24H_LIMIT,
+    PM25_24H_LIMIT,
+    WIND_SECTORS,
+    WIND_SPEED_BANDS,
 )
 from spark_apps.air_quality.schema import MEASURE_COLUMNS, POLLUTANT_COLUMNS  # noqa: E402
 
@@ -192,7 +202,7 @@ def duckdb_queries() -> dict[str, str]:
             SELECT station, rank, day, pm25_mean, pm25_hours FROM (
               SELECT *, ROW_NUMBER() OVER (PARTITION BY station ORDER BY pm25_mean DESC, day) AS rank
               FROM ({daily}) WHERE pm25_mean IS NOT NULL) WHERE rank <= 10""",
-        "diurnal_profile_df": f"SELECT station, hour(from_ts) AS hour_of_day, "
+        "diurnal_profile_df": "SELECT station, hour(from_ts) AS hour_of_day, "
         + ", ".join(f"AVG({p}) AS {p}_mean" for p in MAIN_POLLUTANTS) + f" FROM {h} GROUP BY 1, 2",
         "completeness_df": f"""
             SELECT station, month, column_name, n_values,

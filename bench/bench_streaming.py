@@ -48,6 +48,7 @@ from include.platform.build import compile_protos  # noqa: E402
 from include.platform.scratch_db import create_scratch_db, drop_scratch_db  # noqa: E402
 from include.platform.spark_jobs import SparkJob, build_bundle  # noqa: E402
 from include.platform.stack import kafka as kafka_service  # noqa: E402
+from include.platform.stack import mariadb  # noqa: E402
 from include.platform.stack.environment import write_spark_conf  # noqa: E402
 from include.producers import metrics as producer  # noqa: E402
 from include.streaming.metrics_jobs import STREAM_CONF, TRIGGER_SECONDS  # noqa: E402  (the supervisor's settings)
@@ -377,7 +378,8 @@ def main(argv=None) -> None:
     stack.start_service(cfg, kafka_service.service(cfg), dict(os.environ))
     spark_conf_dir = write_spark_conf(cfg)  # spark.jars for the spark-submits, as `dp up` writes it
     bootstrap = f"127.0.0.1:{cfg.kafka_port}"
-    admin_url = os.environ.get("DP_MYSQL_ADMIN_URL", "mysql://root:@127.0.0.1:3306/mysql")
+    admin_url = cfg.mysql_admin_url  # DP_MYSQL_ADMIN_URL, default: root through the local socket
+    mariadb.ensure_server(cfg)
     db = create_scratch_db(admin_url, "dp_bench")
     try:
         if not args.skip_throughput:
