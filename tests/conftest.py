@@ -31,7 +31,6 @@ for _name in list(os.environ):
     if _name.startswith("AIRFLOW_CONN_") or _name.startswith("DP_") and not _name.startswith("DP_TEST_"):
         del os.environ[_name]
 
-from spark_apps.common.mysql import ResultsDb  # noqa: E402
 
 # Spark's Python workers must run the same interpreter (and packages) as the tests.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

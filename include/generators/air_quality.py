@@ -90,7 +90,8 @@ def _series(rng: np.random.Generator, ts: pd.DatetimeIndex, column: str, city_le
     if column == "ozone":
         return 15 + 45 * afternoon * (1.6 - 0.3 * winter) * noise
     if column == "at":
-        return 22 + 5 * np.cos(2 * np.pi * (doy - 135) / 365.25) + 5 * np.cos(2 * np.pi * (hour - 14) / 24) + rng.normal(0, 1, len(ts))
+        seasonal = 5 * np.cos(2 * np.pi * (doy - 135) / 365.25)
+        return 22 + seasonal + 5 * np.cos(2 * np.pi * (hour - 14) / 24) + rng.normal(0, 1, len(ts))
     if column == "rh":
         return np.clip(60 - 20 * afternoon + rng.normal(0, 8, len(ts)), 5, 100)
     if column == "ws":

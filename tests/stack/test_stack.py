@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from stack_helpers import make_config
 
 from include.platform import stack
 from spark_apps.common.mysql import ResultsDb
-
-from stack_helpers import make_config
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
