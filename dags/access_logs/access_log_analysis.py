@@ -1,7 +1,8 @@
 """Access-log analysis (Spark RDDs), one run per day.
 
 The run of day D (midnight) analyses the complete previous day D-1. It waits for the
-day's folder `raw/access_logs/date=YYYY-MM-DD/` in the lake, then runs
+day's folder `raw/access_logs/date=YYYY-MM-DD/` in the lake (S3KeySensor on an S3 lake:
+s3a:// on the embedded moto, s3:// on AWS; FileSensor on file://), then runs
 `spark_apps/access_logs/job.py` on it (local spark-submit, or an EMR step when
 `DP_RUNNER=emr`). The job parses every line once into a cached RDD and computes:
 unique client IPs and top clients, URLs of 200 responses, 4xx totals per status,
