@@ -59,8 +59,12 @@ class StackConfig:
     # "postgres" (default: installed and started when missing) or "sqlite".
     metadata_db: str = field(default_factory=lambda: os.environ.get("DP_METADATA_DB", "postgres"))
     postgres_port: int = field(default_factory=lambda: _port("DP_POSTGRES_PORT", 5432))
-    # Where the lake lives: "s3" (a bucket of the embedded moto, through s3a://) or "file".
-    lake: str = field(default_factory=lambda: os.environ.get("DP_LAKE", "s3"))
+    # Where the lake lives: "file" ($DP_HOME/lake) or "s3" (a bucket of the embedded moto,
+    # through s3a://: the code path EMR runs on s3://, which the DAG tests use). The demo's
+    # default is file because moto keeps its buckets in memory: a restart of the stack would
+    # empty an S3 lake - streaming checkpoints included - while Kafka's log and MySQL persist,
+    # and the jobs would then replay the topics into MySQL again.
+    lake: str = field(default_factory=lambda: os.environ.get("DP_LAKE", "file"))
 
     @property
     def run_dir(self) -> Path:
