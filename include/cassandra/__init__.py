@@ -1,0 +1,1 @@
+"""Cassandra / Amazon Keyspaces schema of the platform (created by ``platform_bootstrap``)."""

@@ -1,0 +1,1 @@
+"""Weather pipeline: OpenWeatherMap current-weather responses from Kafka into Cassandra and MySQL."""
