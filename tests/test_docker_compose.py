@@ -30,7 +30,8 @@ ENV_EXAMPLE = ROOT / "docker" / "env.example"
 AIRFLOW_SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 ONE_SHOT = {"airflow-init", "minio-init"}
 EXPECTED_SERVICES = {
-    *AIRFLOW_SERVICES, "airflow-init", "postgres", "mysql", "kafka", "spark-master", "spark-worker", "minio",
+    *AIRFLOW_SERVICES, "airflow-init", "postgres", "mysql", "kafka", "cassandra", "spark-master", "spark-worker",
+    "minio",
 }
 PROJECT_FOLDERS = ("dags", "spark_apps", "plugins", "include")
 # What each service of the embedded stack is in docker-compose.
@@ -38,6 +39,7 @@ EMBEDDED_COUNTERPARTS = {
     "metadata DB (PostgreSQL/SQLite)": "postgres",
     "results DB (MariaDB)": "mysql",
     "kafka": "kafka",          # the embedded Apache Kafka broker (jvm/pom.xml kafka-broker jars)
+    "cassandra": "cassandra",  # the embedded Apache Cassandra node (jvm/pom.xml cassandra jars)
     "moto": "minio",           # stack.moto_service: the S3 stand-in
     "Spark (local[2])": "spark-master",
     **{name: name for name in stack.AIRFLOW_SERVICES},
@@ -112,7 +114,7 @@ def test_every_embedded_stack_service_has_a_counterpart(services, tmp_path):
     # stack.status() names every process the embedded stack runs; with an empty home it
     # only looks for pid files there (no process is started, nothing is written).
     embedded = set(stack.status(stack.StackConfig(home=tmp_path)))
-    assert embedded == {"kafka", "moto", *stack.AIRFLOW_SERVICES}
+    assert embedded == {"kafka", "cassandra", "moto", *stack.AIRFLOW_SERVICES}
     assert embedded <= set(EMBEDDED_COUNTERPARTS), f"no counterpart declared for {embedded - set(EMBEDDED_COUNTERPARTS)}"
     assert set(stack.AIRFLOW_SERVICES) == set(AIRFLOW_SERVICES)
     for embedded_name, service in EMBEDDED_COUNTERPARTS.items():
@@ -247,6 +249,12 @@ def test_compose_kafka_is_the_poms_kafka_release(services):
     kafka_version = _pom_properties()["kafka.version"]
     image = services["kafka"]["image"]
     assert image == f"apache/kafka:{kafka_version}", f"compose runs {image}, jvm/pom.xml pins Kafka {kafka_version}"
+
+
+def test_compose_cassandra_is_the_poms_cassandra_release(services):
+    version = _pom_properties()["cassandra.version"]
+    image = services["cassandra"]["image"]
+    assert image == f"cassandra:{version}", f"compose runs {image}, jvm/pom.xml pins Cassandra {version}"
 
 
 MAVEN_SPARK_GROUP = re.compile(

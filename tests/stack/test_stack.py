@@ -139,8 +139,12 @@ def test_broker_keeps_topics_and_messages_across_restart(private_cfg):
     from confluent_kafka import Consumer, Producer, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    env = stack.up(private_cfg, with_airflow=False, echo=lambda _: None)
-    bootstrap = env["DP_KAFKA_BOOTSTRAP"]
+    # The broker alone (the rest of the stack plays no part here).
+    from include.platform.stack import kafka
+
+    env = dict(os.environ)
+    stack.start_service(private_cfg, kafka.service(private_cfg), env)
+    bootstrap = f"127.0.0.1:{private_cfg.kafka_port}"
     admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the future resolves
     admin.create_topics([NewTopic("kept", 1, 1)])["kept"].result(30)
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
@@ -155,8 +159,8 @@ def test_broker_keeps_topics_and_messages_across_restart(private_cfg):
     assert errors and errors[0] is not None
     assert "never-created" not in admin.list_topics(timeout=10).topics
 
-    stack.down(private_cfg, echo=lambda _: None)
-    env = stack.up(private_cfg, with_airflow=False, echo=lambda _: None)
+    assert stack.stop_service(private_cfg, "kafka")  # SIGTERM: a controlled shutdown
+    stack.start_service(private_cfg, kafka.service(private_cfg), env)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "restart-check", "enable.auto.commit": False})
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition("kept", 0), timeout=30)

@@ -108,8 +108,13 @@ def _java_argv(cfg: StackConfig, main_class: str, *args: str) -> list[str]:
 
 
 def _cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as ``random-uuid``)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding, as ``random-uuid``
+    makes it - which also never returns one starting with "-" (a command line would read it as
+    an option), so neither does this."""
+    while True:
+        value = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not value.startswith("-"):
+            return value
 
 
 def _format_storage(cfg: StackConfig) -> None:
@@ -122,7 +127,8 @@ def _format_storage(cfg: StackConfig) -> None:
     (folder / "log4j2.properties").write_text(LOG4J2.format(log_dir=cfg.log_dir / "kafka"))
     cluster_id = secret(cfg, "kafka_cluster_id", _cluster_id)
     log = cfg.log_dir / "kafka-format.log"
-    argv = _java_argv(cfg, "kafka.tools.StorageTool", "format", "--ignore-formatted", "-t", cluster_id, "-c", str(props))
+    argv = _java_argv(cfg, "kafka.tools.StorageTool", "format", "--ignore-formatted",
+                      f"--cluster-id={cluster_id}", "-c", str(props))
     with open(log, "ab") as out:
         proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=120)
     if proc.returncode != 0:
