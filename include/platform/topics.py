@@ -32,6 +32,9 @@ TOPICS: tuple[Topic, ...] = (
     Topic("metric-message", 3, 7 * DAY_MS, "server metrics as JSON, from the producers (job A's input)"),
     Topic("metric-protobuf", 3, 7 * DAY_MS, "validated metrics as Protobuf (job A's output, job B's input)"),
     Topic("metric-dead-letter", 1, 30 * DAY_MS, "records jobs A and B could not use, with reason and source offset"),
+    Topic("weather-raw", 3, 7 * DAY_MS, "OpenWeatherMap current-weather responses as returned, keyed by city id "
+          "(the weather job's input)"),
+    Topic("weather-dead-letter", 1, 30 * DAY_MS, "responses the weather job could not use, with reason and source offset"),
 )
 
 
