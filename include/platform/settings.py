@@ -52,6 +52,20 @@ class Settings:
     # "one_app": the ten air-quality jobs in one Spark application reading the Parquet once
     # (faster, see README benchmarks); "per_job": ten Spark applications.
     air_quality_mode: str
+    # Cassandra / Amazon Keyspaces (spark_apps/common/cassandra.py reads the same DP_CASSANDRA_*
+    # variables, and the credentials, at run time): where the jobs connect and the replication
+    # platform_bootstrap creates the keyspaces with (a JSON object).
+    cassandra_contact_points: str = "127.0.0.1"
+    cassandra_port: int = 9042
+    cassandra_local_dc: str = ""
+    cassandra_replication: str = '{"class": "SimpleStrategy", "replication_factor": 1}'
+    # The weather pipeline: cities polled when OPENWEATHER_API_KEY is set (comma-separated ids),
+    # else the recorded responses replayed at weather_replay_rate a second, their dt stamped
+    # "now" or kept "original".
+    weather_city_ids: str = "5344157,2643743,2988507,5128581,1850147,1277333"
+    weather_poll_interval_s: float = 600.0
+    weather_replay_rate: float = 0.2
+    weather_replay_timestamps: str = "now"
 
 
 def _env(name: str, default: str) -> str:
@@ -88,6 +102,14 @@ def load() -> Settings:
         emr_results_db_secret_id=_env("DP_RESULTS_DB_SECRET_ID", "dataplatform/results-db"),
         air_quality_incoming=_env("DP_AIR_QUALITY_INCOMING", str(home / "incoming" / "air_quality")),
         air_quality_mode=_env("DP_AIR_QUALITY_MODE", "one_app"),
+        cassandra_contact_points=_env("DP_CASSANDRA_CONTACT_POINTS", "127.0.0.1"),
+        cassandra_port=int(_env("DP_CASSANDRA_PORT", "9042")),
+        cassandra_local_dc=_env("DP_CASSANDRA_LOCAL_DC", ""),
+        cassandra_replication=_env("DP_CASSANDRA_REPLICATION", '{"class": "SimpleStrategy", "replication_factor": 1}'),
+        weather_city_ids=_env("DP_WEATHER_CITY_IDS", "5344157,2643743,2988507,5128581,1850147,1277333"),
+        weather_poll_interval_s=float(_env("DP_WEATHER_POLL_INTERVAL_S", "600")),
+        weather_replay_rate=float(_env("DP_WEATHER_REPLAY_RATE", "0.2")),
+        weather_replay_timestamps=_env("DP_WEATHER_REPLAY_TIMESTAMPS", "now"),
     )
 
 
