@@ -1,5 +1,5 @@
 """Platform bootstrap: create what every pipeline needs (Kafka topics, the results schema in
-MySQL, the S3 buckets). Idempotent, so it is safe to trigger again at any time."""
+MySQL, the Cassandra keyspaces and tables, the S3 buckets). Idempotent, so it is safe to trigger again at any time."""
 from __future__ import annotations
 
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
@@ -19,6 +19,7 @@ with DAG(
 |---|---|
 | `create_kafka_topics` | the topics of `include/platform/topics.py` (partitions, retention) on `kafka_default` |
 | `create_results_schema` | `include/sql/results_schema.sql` in the results DB (`mysql_results`) |
+| `create_cassandra_schema` | keyspaces and tables of `include/cassandra/schema.py` (`DP_CASSANDRA_REPLICATION`) |
 | `create_bucket_*` | the lake and artifacts buckets on `aws_default` (moto locally, S3 on AWS) |
 """,
     schedule="@once",
@@ -40,6 +41,15 @@ with DAG(
         return ensure_topics(KafkaAdminClientHook(kafka_config_id=cfg.kafka_conn_id).get_conn)
 
     create_kafka_topics()
+
+    @task
+    def create_cassandra_schema() -> list[str]:
+        from include.cassandra.schema import bootstrap
+
+        return bootstrap(cfg.cassandra_replication, contact_points=cfg.cassandra_contact_points,
+                         port=cfg.cassandra_port, local_dc=cfg.cassandra_local_dc)
+
+    create_cassandra_schema()
 
     SQLExecuteQueryOperator(
         task_id="create_results_schema",

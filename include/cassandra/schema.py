@@ -110,12 +110,13 @@ def wait_until_active_keyspace(session, keyspace: str, timeout_s: float = ACTIVE
     raise TimeoutError(f"keyspace {keyspace} not visible after {timeout_s:.0f}s")
 
 
-def bootstrap(replication: dict | str, env: dict | None = None) -> list[str]:
+def bootstrap(replication: dict | str, env: dict | None = None, **overrides) -> list[str]:
     """``platform_bootstrap``'s task: connect with the ``DP_CASSANDRA_*`` configuration
-    (spark_apps/common/cassandra.py) and :func:`ensure_schema`."""
+    (spark_apps/common/cassandra.py; ``overrides``: contact_points, port, local_dc) and
+    :func:`ensure_schema`."""
     from spark_apps.common.cassandra import CassandraConfig, connect
 
-    cluster, session = connect(CassandraConfig.from_env(env), request_timeout=60.0)
+    cluster, session = connect(CassandraConfig.from_env(env, **overrides), request_timeout=60.0)
     try:
         return ensure_schema(session, replication)
     finally:
