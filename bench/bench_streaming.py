@@ -301,12 +301,17 @@ def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path, spar
         kafka = producer.make_producer(bootstrap)
         rng = random.Random(2)
         deadline = time.monotonic() + 300
+        warm_up = 0
         while mysql_total(db) == base:
             if time.monotonic() > deadline or any(proc.poll() is not None for proc in procs):
                 raise RuntimeError(f"pipeline did not deliver a warm-up event (job logs in {logs})")
             producer.produce_events(kafka, source, producer.generate_events(10, rng, timestamp_ms=int(time.time() * 1000)))
+            warm_up += 10
             time.sleep(2)
-        time.sleep(5)
+        # Every warm-up event counted before the measured run starts (else late ones would be
+        # counted as measured events).
+        while mysql_total(db) < base + warm_up and time.monotonic() < deadline:
+            time.sleep(0.5)
         base = mysql_total(db)
 
         produced: list[tuple[float, int]] = []  # (time, cumulative events)
