@@ -7,13 +7,25 @@ Expected values come from what the test produced (the recorded real responses an
 ones), never from the pipeline's code."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from pyspark.errors import StreamingQueryException
 
+from include.cassandra import schema
+from include.platform import settings as platform_settings
+from include.platform.spark_jobs import build_bundle
+from include.platform.stack import StackConfig
+from include.platform.stack.environment import write_spark_conf
 from include.producers import weather as producer
+from include.streaming import health, weather_jobs
 from tests.spark_apps.streaming.weather.pipeline import (
     WeatherPipeline,
     assert_hourly_exact,
@@ -139,5 +151,72 @@ def test_cassandra_stopped_mid_stream_then_started_every_observation_once(pipeli
     finally:
         pipeline.stop(state["queries"])
     assert state["failures"] >= 1
+    assert_observations_exact(pipeline)
+    assert_hourly_exact(pipeline)
+
+
+def test_schema_bootstrap_creates_the_weather_keyspace_once(cassandra_node):
+    env = {"DP_CASSANDRA_CONTACT_POINTS": "127.0.0.1", "DP_CASSANDRA_PORT": str(cassandra_node.cfg.cassandra_port)}
+    replication = '{"class": "SimpleStrategy", "replication_factor": 1}'
+    assert schema.bootstrap(replication, env) == [
+        "created keyspace weather", "created table weather.observations", "created table weather.hourly"]
+    assert schema.bootstrap(replication, env) == []  # idempotent
+    columns = {(r.table_name, r.column_name): (r.kind, r.clustering_order) for r in cassandra_node.query(
+        "SELECT table_name, column_name, kind, clustering_order FROM system_schema.columns WHERE keyspace_name = 'weather'")}
+    assert columns[("observations", "city_id")] == columns[("observations", "day")] == ("partition_key", "none")
+    assert columns[("observations", "observed_at")] == ("clustering", "desc")
+    assert columns[("hourly", "month")] == ("partition_key", "none")
+    assert columns[("hourly", "hour")] == ("clustering", "desc")
+    with pytest.raises(ValueError, match="JSON object with a 'class'"):
+        schema.replication_cql('{"replication_factor": 1}')
+
+
+def test_the_job_as_the_supervisor_submits_it_reports_progress_and_stops_on_the_marker(
+        pipeline, cassandra_node, kafka_broker, fresh_results_db, tmp_path):
+    """spark-submit of the bundle with the SparkJob of include/streaming/weather_jobs.py (the
+    Cassandra module reaches the executors in spark_apps.zip); the health check reads its
+    progress; the STOP marker ends it with 0."""
+    apps = tmp_path / "build"
+    build_bundle(apps)
+    db = fresh_results_db
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable,
+           "SPARK_CONF_DIR": str(write_spark_conf(StackConfig(home=tmp_path / "home"))),
+           "DP_RESULTS_DB_URL": f"mysql://{db.user}:{quote(db.password)}@{db.host}:{db.port}/{db.database}"}
+    settings = dataclasses.replace(platform_settings.load(), cassandra_contact_points="127.0.0.1",
+                                   cassandra_port=cassandra_node.cfg.cassandra_port)
+    status = tmp_path / "status"
+    job = weather_jobs.weather_job(kafka_broker.bootstrap, f"file://{tmp_path}/checkpoints", status.as_uri(), settings,
+                                   "0.5", extra_args=["--source-topic", pipeline.source, "--dead-letter-topic",
+                                                      pipeline.dead_letters, "--keyspace", pipeline.keyspace])
+    assert job.args[job.args.index("--cassandra-port") + 1] == str(cassandra_node.cfg.cassandra_port)
+    spark_submit = str(Path(sys.executable).parent / "spark-submit")
+    log_path = tmp_path / "weather.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([spark_submit, "--master", "local[2]", *job.submit_args(apps.as_uri())],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        def alive():
+            assert proc.poll() is None, f"the job exited with {proc.returncode}: {log_path.read_text()[-3000:]}"
+
+        pipeline.produce(recorded_bodies()[:50], raw=[b'{"cod": 500}'])
+        wait_for(lambda: pipeline.observation_count() == 50, 300, "the observations", tick=alive)
+        wait_for(lambda: pipeline.hourly_in_mysql() == pipeline.expected_hourly(), 180, "the hours in MySQL", tick=alive)
+        wait_for(lambda: [b["reason"] for b in pipeline.dead_letter_bodies()] == ["api_error:500"], 60, "the dead letter")
+
+        def healthy() -> bool:
+            try:
+                report = health.check(status / "weather", kafka_broker.bootstrap, weather_jobs.QUERIES["weather"],
+                                      max_staleness_s=600, max_lag_records=0)
+            except health.StreamingUnhealthy:
+                return False
+            return sorted(r.name for r in report) == ["weather_hourly", "weather_observations"]
+
+        wait_for(healthy, 120, "both queries reported without lag", tick=alive)
+        (status / "weather" / "STOP").touch()
+        assert proc.wait(timeout=180) == 0, log_path.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=30)
     assert_observations_exact(pipeline)
     assert_hourly_exact(pipeline)
