@@ -2,18 +2,21 @@
 its S3 lake (s3a:// on moto, the code path EMR runs on s3://): generated station exports
 (several layouts: preamble, units in headers; the real CPCB export is covered by
 tests/include and tests/spark_apps/air_quality) land in the bucket, convert (bad rows
-quarantined) to Parquet in the bucket and fill the ten MySQL tables; running the jobs
-again changes nothing."""
+quarantined) to Parquet in the bucket and the stack's Cassandra node (the converted rows in
+air_quality.hourly_readings) and fill the ten MySQL tables; running the jobs again changes nothing."""
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 from stack_helpers import Lake
 
+from include.cassandra import schema as cassandra_schema
 from include.generators.air_quality import generate
+from include.platform import settings as platform_settings
 from spark_apps.common.mysql import ResultsDb
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -42,6 +45,17 @@ def _fingerprint(db: ResultsDb) -> dict[str, tuple[int, str]]:
     return out
 
 
+def _cassandra_readings(env) -> int:
+    """Rows in the stack's air_quality.hourly_readings."""
+    from spark_apps.common.cassandra import CassandraConfig, connect
+
+    cluster, session = connect(CassandraConfig.from_env(env))
+    try:
+        return session.execute("SELECT COUNT(*) FROM air_quality.hourly_readings").one()[0]
+    finally:
+        cluster.shutdown()
+
+
 def test_land_convert_and_ten_jobs(airflow_env):
     cfg, env = airflow_env
     incoming = cfg.home / "incoming" / "air_quality"
@@ -54,7 +68,10 @@ def test_land_convert_and_ten_jobs(airflow_env):
     assert landed == sorted(Path(f.path).name for f in generated.files)
     assert not (cfg.lake_dir / "raw").exists(), "an S3 lake writes nothing into the local lake folder"
 
+    # platform_bootstrap's Cassandra task (the conversion's Cassandra task needs the table).
+    cassandra_schema.bootstrap(platform_settings.load().cassandra_replication, env)
     _dags_test(env, "air_quality_convert")
+    assert _cassandra_readings(env) == json.loads(lake.read("quarantine/air_quality/_summary.json"))["good_rows"]
     parquet = lake.files("curated/air_quality_hourly")
     assert any(k.startswith("station=") and "/month=" in k and k.endswith(".parquet") for k in parquet), parquet
     quarantined = {k: n for k, n in lake.files("quarantine/air_quality/rows").items() if k.endswith(".json") and n}
