@@ -35,6 +35,11 @@ TOPICS: tuple[Topic, ...] = (
     Topic("weather-raw", 3, 7 * DAY_MS, "OpenWeatherMap current-weather responses as returned, keyed by city id "
           "(the weather job's input)"),
     Topic("weather-dead-letter", 1, 30 * DAY_MS, "responses the weather job could not use, with reason and source offset"),
+    Topic("turnstile-readings", 3, 7 * DAY_MS, "MTA turnstile readings as JSON with the files' fields, keyed by "
+          "turnstile (C/A:UNIT:SCP; the turnstile job's input)"),
+    Topic("turnstile-dead-letter", 1, 30 * DAY_MS, "readings the turnstile job could not use, with reason and source offset"),
+    Topic("turnstile-late", 1, 30 * DAY_MS, "readings older than the turnstile job's watermark when they arrived "
+          "(their windows were final), with the watermark and source offset"),
 )
 
 
