@@ -1,0 +1,1 @@
+"""The MTA turnstile streaming pipeline: cleaning rules, the job (applyInPandasWithState), lake and MySQL outputs."""
