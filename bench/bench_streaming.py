@@ -193,16 +193,18 @@ def run_jobs(spark, bootstrap: str, source: str, protobuf: str, dead: str, lake:
 
 
 def spark_throughput(bootstrap: str, source: str, protobuf: str, dead: str, copy: str, lake: str, db,
-                     max_offsets: int | None, count: int) -> dict[str, float]:
+                     max_offsets: int | None, count: int, extra_conf: dict[str, str]) -> dict[str, float]:
     """Seconds per Spark run over the backlog of ``count`` events: connector read, connector
     copy, the CSV writer alone, job A, job B."""
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master("local[2]").appName("bench-streaming")
-             .config("spark.sql.shuffle.partitions", STREAM_CONF["spark.sql.shuffle.partitions"])
-             .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
-             .config("spark.jars", jvm.spark_jars())  # the pinned connector jars, as every job gets them
-             .getOrCreate())
+    builder = (SparkSession.builder.master("local[2]").appName("bench-streaming")
+               .config("spark.sql.shuffle.partitions", STREAM_CONF["spark.sql.shuffle.partitions"])
+               .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
+               .config("spark.jars", jvm.spark_jars()))  # the pinned connector jars, as every job gets them
+    for key, value in extra_conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     checkpoints = tempfile.mkdtemp(prefix="bench-ckpt-")
     # Warm-up on a few events of separate topics: starts the Python workers and loads the
     # classes every job's first batch needs, so the timed runs measure sustained work.
@@ -264,7 +266,7 @@ def batch_phases(log: Path) -> dict[str, list[int]]:
 
 
 def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path, spark_conf_dir: Path,
-                trigger_seconds: str = TRIGGER_SECONDS, master: str = "local[1]"
+                trigger_seconds: str = TRIGGER_SECONDS, master: str = "local[1]", extra_conf: dict | None = None
                 ) -> tuple[float, float, int, dict[str, Path]]:
     """p50/p99 seconds from produce time to visible-in-MySQL, with both jobs as spark-submit;
     also the jobs' log files by job name."""
@@ -273,7 +275,7 @@ def latency_run(bootstrap: str, db, rate: int, seconds: int, workdir: Path, spar
     create_topics(bootstrap, [source, protobuf, dead])
     apps = workdir / "build"
     lake = (workdir / f"lake-{suffix}").as_uri()
-    common = {"spark.ui.enabled": "false", **STREAM_CONF}
+    common = {"spark.ui.enabled": "false", **STREAM_CONF, **(extra_conf or {})}
     jobs = [
         SparkJob("bench_a", "spark_apps/streaming/metrics/json_to_protobuf.py",
                  ["--bootstrap", bootstrap, "--source-topic", source, "--sink-topic", protobuf,
@@ -372,7 +374,10 @@ def main(argv=None) -> None:
                         help="Spark master of each job in the latency run: local[1] each (two JVMs on two "
                              "cores; the numbers in the README), or local[2] as the local supervisor submits them")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra Spark setting for every run (a lever to measure, e.g. the state store provider)")
     args = parser.parse_args(argv)
+    extra_conf = dict(item.split("=", 1) for item in args.spark_conf)
 
     compile_protos()
     workdir = Path(tempfile.mkdtemp(prefix="bench-streaming-"))
@@ -395,7 +400,7 @@ def main(argv=None) -> None:
             drains = sorted(plain_consumer_drains(bootstrap, source, args.events, args.consumer_runs))
             plain_s = drains[len(drains) // 2]
             spark_s = spark_throughput(bootstrap, source, protobuf, dead, copy, (workdir / "lake").as_uri(), db,
-                                       args.max_offsets_per_trigger, args.events)
+                                       args.max_offsets_per_trigger, args.events, extra_conf)
             plain = args.events / plain_s
             fastest, slowest = args.events / drains[0], args.events / drains[-1]
             rows = [
@@ -410,7 +415,8 @@ def main(argv=None) -> None:
                 ("job B's input side alone: read, decode, dedup (noop sink, no files, no MySQL)", spark_s["B input"]),
             ]
             print(f"\n{args.events:,} events, broker {bootstrap} (Apache Kafka {kafka_version()}, log on disk), "
-                  f"Spark local[2] with Spark's Kafka connector, "
+                  f"Spark local[2] with Spark's Kafka connector{' ' + str(extra_conf) if extra_conf else ''}, "
+                  f"DP_KAFKA_OPTIONS={os.environ.get('DP_KAFKA_OPTIONS', '')!r}, "
                   f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}\n")
             print("| stage | s | events/s | vs plain consumer (median) |")
             print("|---|---:|---:|---:|")
@@ -424,7 +430,8 @@ def main(argv=None) -> None:
         phases_by_run = []
         for rate in rates:
             p50, p99, seen, log_files = latency_run(bootstrap, db, rate, args.latency_seconds, workdir,
-                                                    spark_conf_dir, args.trigger_seconds, args.latency_master)
+                                                    spark_conf_dir, args.trigger_seconds, args.latency_master,
+                                                    extra_conf)
             print(f"| {rate:,} | {p50:.2f} | {p99:.2f} | {seen:,} |", flush=True)
             phases_by_run.append((rate, log_files))
         if phases_by_run:
