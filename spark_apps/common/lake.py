@@ -35,10 +35,15 @@ def fs_and_path(spark: SparkSession, uri: str):
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
     """Write (overwrite) one small text file at ``uri``."""
+    write_bytes(spark, uri, text.encode("utf-8"))
+
+
+def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
+    """Write (overwrite) one small file at ``uri`` (on S3 the object appears whole when closed)."""
     fs, path = fs_and_path(spark, uri)
     stream = fs.create(path, True)
     try:
-        stream.write(bytearray(text.encode("utf-8")))
+        stream.write(bytearray(data))
     finally:
         stream.close()
 

@@ -250,3 +250,9 @@ def upsert_rows(df: DataFrame, db: ResultsDb, table: str, keys: Sequence[str]) -
 
     return sum(df.rdd.mapPartitions(write_partition).collect())
 
+
+def upsert_values(db: ResultsDb, table: str, schema: T.StructType, keys: Sequence[str], rows: Iterable[Sequence]) -> int:
+    """:func:`upsert_rows` for rows already on the driver (a micro-batch's few aggregates), in
+    ``schema`` order: the same statement, one connection, no Spark job."""
+    ensure_table(db, table, schema, keys)
+    return _insert_rows(db, _insert_sql(table, schema.fieldNames(), upsert_keys=keys), rows)
