@@ -1,14 +1,28 @@
-"""Air quality, step 2 of 3: raw CSV exports to typed, partitioned Parquet.
+"""Air quality, step 2 of 3: raw CSV exports to typed, partitioned Parquet, and the same typed
+rows into Cassandra / Amazon Keyspaces.
 
-Runs when `air_quality_raw` is updated. `spark_apps/air_quality/convert.py` reads every
-landed export (preamble, units in headers, `None`/`NA`/empty as missing, any subset of
-the columns), types it with an explicit schema (timestamps, doubles), and writes
-`curated/air_quality_hourly/` partitioned by station and month. Malformed rows go to
-`quarantine/air_quality/` with their reason; the task fails only when their share passes
-1 % (`--max-bad-share`). Rerunning replaces the output, never appends a second copy.
+Runs when `air_quality_raw` is updated. Two tasks, independent of each other (neither waits for
+the other, and one failing does not stop the other):
 
-Produces the `air_quality_parquet` asset, which triggers `air_quality_jobs`.
-Local spark-submit or EMR step by `DP_RUNNER`.
+* `air_quality_convert`: `spark_apps/air_quality/convert.py` reads every landed export
+  (preamble, units in headers, `None`/`NA`/empty as missing, any subset of the columns), types
+  it with an explicit schema (timestamps, doubles), and writes `curated/air_quality_hourly/`
+  partitioned by station and month. Malformed rows go to `quarantine/air_quality/` with their
+  reason; the task fails only when their share passes 1 % (`--max-bad-share`). Rerunning
+  replaces the output, never appends a second copy. Produces the `air_quality_parquet` asset,
+  which triggers `air_quality_jobs`.
+* `air_quality_to_cassandra`: `spark_apps/air_quality/to_cassandra.py` upserts the same good
+  rows into `air_quality.hourly_readings` (partition station + month, newest hour first), so a
+  rerun leaves the same rows; quarantined rows are not written, and above the same 1 % nothing is.
+
+Why the Cassandra task reads the landed raw CSV (through the same typed reader, with the same
+duplicate rule and threshold) rather than the curated Parquet: reading the Parquet would make it
+wait for the conversion and fail with it; from the raw zone both tasks are functions of the same
+input and run side by side. The price is parsing the CSV twice, small next to the writes.
+
+Local spark-submit or EMR steps by `DP_RUNNER`; where Cassandra is travels as the job's
+arguments (`DP_CASSANDRA_*` settings), credentials only through the environment or Secrets Manager.
+The keyspace and table are created by `platform_bootstrap`.
 """
 from __future__ import annotations
 
@@ -19,13 +33,22 @@ from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
 from include.platform.runners import spark_job_tasks
 from include.platform.spark_jobs import SparkJob
+from spark_apps.common.cassandra import location_arguments
 
 cfg = platform_settings.load()
+
+MAX_BAD_SHARE = "0.01"
 
 convert = SparkJob(
     name="air_quality_convert",
     entry="spark_apps/air_quality/convert.py",
-    args=["--raw", RAW_URI, "--parquet", PARQUET_URI, "--quarantine", QUARANTINE_URI, "--max-bad-share", "0.01"],
+    args=["--raw", RAW_URI, "--parquet", PARQUET_URI, "--quarantine", QUARANTINE_URI, "--max-bad-share", MAX_BAD_SHARE],
+)
+to_cassandra = SparkJob(
+    name="air_quality_to_cassandra",
+    entry="spark_apps/air_quality/to_cassandra.py",
+    args=["--raw", RAW_URI, "--max-bad-share", MAX_BAD_SHARE,
+          *location_arguments(cfg.cassandra_contact_points, cfg.cassandra_port, cfg.cassandra_local_dc)],
 )
 
 with DAG(
@@ -36,7 +59,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    tags=["batch", "air-quality", "spark"],
+    tags=["batch", "air-quality", "spark", "cassandra"],
 ) as dag:
-    spark_job_tasks([convert], cfg, cluster_name="dataplatform-air-quality-convert",
-                    outlets={convert.name: [air_quality_parquet]})
+    spark_job_tasks([convert, to_cassandra], cfg, cluster_name="dataplatform-air-quality-convert",
+                    chain_jobs=False, outlets={convert.name: [air_quality_parquet]})

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable
+from typing import Callable, Mapping
 
+from spark_apps.air_quality import tables as air_quality_tables
 from spark_apps.streaming.weather import tables as weather_tables
 
 ACTIVE_TIMEOUT_S = 300.0
@@ -38,9 +39,13 @@ def replication_cql(replication: dict | str) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-def keyspace_tables(weather_keyspace: str = weather_tables.KEYSPACE) -> dict[str, dict[str, str]]:
-    """``{keyspace: {table: CREATE TABLE ...}}`` of everything the platform keeps in Cassandra."""
-    return {weather_keyspace: weather_tables.table_statements(weather_keyspace)}
+def keyspace_tables() -> dict[str, dict[str, str]]:
+    """``{keyspace: {table: CREATE TABLE ...}}`` of everything the platform keeps in Cassandra:
+    the weather pipeline's observations and hours, the air-quality conversion's raw readings."""
+    return {
+        weather_tables.KEYSPACE: weather_tables.table_statements(),
+        air_quality_tables.KEYSPACE: air_quality_tables.table_statements(),
+    }
 
 
 def _existing_tables(session, keyspace: str) -> set[str]:
@@ -76,13 +81,15 @@ def wait_until_active(session, keyspace: str, tables: list[str], timeout_s: floa
         sleep(2.0)
 
 
-def ensure_schema(session, replication: dict | str, weather_keyspace: str = weather_tables.KEYSPACE,
+def ensure_schema(session, replication: dict | str, keyspaces: Mapping[str, Mapping[str, str]] | None = None,
                   sleep: Callable[[float], None] = time.sleep) -> list[str]:
-    """Create the platform's keyspaces (with ``replication``) and tables that are missing; one
-    line per change (empty when all were there). Waits for Keyspaces to make new tables active."""
+    """Create the keyspaces (with ``replication``) and tables of ``keyspaces`` (default: the
+    platform's, :func:`keyspace_tables`; tests pass their private keyspaces' statements) that are
+    missing; one line per change (empty when all were there). Waits for Keyspaces to make new
+    tables active."""
     changes: list[str] = []
     replication_text = replication_cql(replication)
-    for keyspace, statements in keyspace_tables(weather_keyspace).items():
+    for keyspace, statements in (keyspace_tables() if keyspaces is None else keyspaces).items():
         known = {row.keyspace_name for row in session.execute("SELECT keyspace_name FROM system_schema.keyspaces")}
         if keyspace not in known:
             session.execute(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication_text}")

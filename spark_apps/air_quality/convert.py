@@ -92,6 +92,29 @@ def superseded_duplicates(rows: DataFrame) -> DataFrame:
     )
 
 
+def count_statuses(rows: DataFrame) -> dict[str, int]:
+    """Rows of :func:`reader.parse_raw` per status (``preamble``, ``blank``, ``bad``, ``good``),
+    after checking that every file's lines were numbered 1..n (:func:`reader.check_line_numbers`):
+    one aggregation over the rows."""
+    status = (
+        F.when(F.col("preamble"), "preamble")
+        .when(F.col("blank"), "blank")
+        .when(F.col("reason").isNotNull(), "bad")
+        .otherwise("good")
+    )
+    per_file = rows.groupBy("source_file", status.alias("status")).agg(
+        F.count(F.lit(1)).alias("count"), F.max("line_number").alias("last_line")
+    ).collect()
+    counts: dict[str, int] = {}
+    lines_per_file: dict[str, tuple[int, int]] = {}
+    for r in per_file:
+        counts[r["status"]] = counts.get(r["status"], 0) + r["count"]
+        lines, last = lines_per_file.get(r["source_file"], (0, 0))
+        lines_per_file[r["source_file"]] = (lines + r["count"], max(last, r["last_line"]))
+    check_line_numbers(lines_per_file)
+    return counts
+
+
 def convert(
     spark: SparkSession,
     raw_uri: str,
@@ -118,22 +141,7 @@ def _convert(
     rows = rows.persist(StorageLevel.DISK_ONLY)
     duplicates = None
     try:
-        status = (
-            F.when(F.col("preamble"), "preamble")
-            .when(F.col("blank"), "blank")
-            .when(F.col("reason").isNotNull(), "bad")
-            .otherwise("good")
-        )
-        per_file = rows.groupBy("source_file", status.alias("status")).agg(
-            F.count(F.lit(1)).alias("count"), F.max("line_number").alias("last_line")
-        ).collect()
-        counts: dict[str, int] = {}
-        lines_per_file: dict[str, tuple[int, int]] = {}
-        for r in per_file:
-            counts[r["status"]] = counts.get(r["status"], 0) + r["count"]
-            lines, last = lines_per_file.get(r["source_file"], (0, 0))
-            lines_per_file[r["source_file"]] = (lines + r["count"], max(last, r["last_line"]))
-        check_line_numbers(lines_per_file)
+        counts = count_statuses(rows)
         # Usually none: one aggregation over the keys. Listed (few rows) before the
         # Parquet write, which then leaves them out.
         duplicates = superseded_duplicates(rows).persist(StorageLevel.DISK_ONLY)

@@ -45,10 +45,18 @@ then the write raises (the micro-batch fails and is replayed later). Only upsert
 whole rows, no counters, no list appends, no ``now()``/``uuid()``) go through here, so sending a
 statement twice, or replaying a whole micro-batch, leaves the same rows. Null values are bound
 as *unset* (no tombstones): a column left null keeps what a previous write put there, which for
-an upsert of the same observation is the same value.
+an upsert of the same observation is the same value. A row that replaces a *different* earlier
+version of itself (an air-quality station-hour superseded by a later export) is written with
+``unset_nulls=False``: its nulls are written as nulls (one tombstone per null cell), so no value
+of the earlier version survives.
+
+Where Cassandra is travels to a job as arguments (:func:`location_arguments`,
+:func:`add_location_arguments`, :func:`config_from_arguments`), so an EMR step gets it exactly as
+a local spark-submit does; credentials never do.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -120,6 +128,26 @@ class CassandraConfig:
         if not username and secret_id:
             username, password = _secret_credentials(secret_id)
         return cls(username=username, password=password, **values)
+
+
+def location_arguments(contact_points: str, port: int, local_dc: str = "") -> list[str]:
+    """A job's command-line options saying where Cassandra is (read by :func:`config_from_arguments`)."""
+    args = ["--cassandra-contact-points", contact_points, "--cassandra-port", str(port)]
+    return args + ["--cassandra-local-dc", local_dc] if local_dc else args
+
+
+def add_location_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cassandra-contact-points", help="default $DP_CASSANDRA_CONTACT_POINTS")
+    parser.add_argument("--cassandra-port", type=int, help="default $DP_CASSANDRA_PORT")
+    parser.add_argument("--cassandra-local-dc", help="default $DP_CASSANDRA_LOCAL_DC")
+
+
+def config_from_arguments(args: argparse.Namespace) -> CassandraConfig:
+    """The configuration of the ``DP_CASSANDRA_*`` variables with the location options of
+    :func:`add_location_arguments` (those given) over them; credentials from the environment or
+    Secrets Manager only."""
+    return CassandraConfig.from_env(contact_points=args.cassandra_contact_points, port=args.cassandra_port,
+                                    local_dc=args.cassandra_local_dc)
 
 
 def _secret_credentials(secret_id: str) -> tuple[str, str]:
@@ -256,9 +284,11 @@ def prepared(session, config: CassandraConfig, cql: str):
     return statement
 
 
-def _bind_values(row: Sequence) -> tuple:
+def _bind_values(row: Sequence, unset_nulls: bool = True) -> tuple:
     from cassandra.query import UNSET_VALUE
 
+    if not unset_nulls:
+        return tuple(row)
     return tuple(UNSET_VALUE if value is None else value for value in row)
 
 
@@ -273,13 +303,14 @@ def _transient(error: BaseException) -> bool:
 
 
 def execute_idempotent(session, statement, rows: list[tuple], concurrency: int = DEFAULT_CONCURRENCY,
-                       pauses: Sequence[float] = RETRY_PAUSES_S, sleep=time.sleep) -> int:
+                       pauses: Sequence[float] = RETRY_PAUSES_S, sleep=time.sleep, unset_nulls: bool = True) -> int:
     """Run ``statement`` (prepared, idempotent) once per row with ``execute_concurrent_with_args``;
     rows that failed for a transient reason are sent again after each pause of ``pauses``. Raises
-    the first remaining error (a non-transient one at once). Returns the number of rows written."""
+    the first remaining error (a non-transient one at once). Returns the number of rows written.
+    Nulls are bound as unset unless ``unset_nulls`` is False (module docstring)."""
     from cassandra.concurrent import execute_concurrent_with_args
 
-    pending = [_bind_values(row) for row in rows]
+    pending = [_bind_values(row, unset_nulls) for row in rows]
     total = len(pending)
     for attempt in range(len(pauses) + 1):
         results = execute_concurrent_with_args(session, statement, pending, concurrency=concurrency,
@@ -299,7 +330,7 @@ def execute_idempotent(session, statement, rows: list[tuple], concurrency: int =
 
 
 def write_rows(config: CassandraConfig, cql: str, rows: Iterable[Sequence],
-               concurrency: int = DEFAULT_CONCURRENCY) -> int:
+               concurrency: int = DEFAULT_CONCURRENCY, unset_nulls: bool = True) -> int:
     """Upsert ``rows`` (tuples in the order of ``cql``'s markers) through this process's shared
     session, in chunks of :data:`CHUNK_ROWS`. A write that finally fails drops the session
     (the next call connects anew) and raises."""
@@ -310,7 +341,7 @@ def write_rows(config: CassandraConfig, cql: str, rows: Iterable[Sequence],
         session = shared_session(config)
         statement = prepared(session, config, cql)
         for chunk in _chunks(rows, CHUNK_ROWS):
-            written += execute_idempotent(session, statement, chunk, concurrency)
+            written += execute_idempotent(session, statement, chunk, concurrency, unset_nulls=unset_nulls)
     except (NoHostAvailable, OSError):
         drop_shared_session(config)
         raise
@@ -328,12 +359,13 @@ def _chunks(rows: Iterable[Sequence], size: int) -> Iterator[list[tuple]]:
         yield chunk
 
 
-def write_frame(df, config: CassandraConfig, cql: str, concurrency: int = DEFAULT_CONCURRENCY) -> int:
+def write_frame(df, config: CassandraConfig, cql: str, concurrency: int = DEFAULT_CONCURRENCY,
+                unset_nulls: bool = True) -> int:
     """Upsert every row of a static DataFrame (columns in the order of ``cql``'s markers), each
     partition by the executor holding it (:func:`write_rows`). One Spark job; it fails when any
     partition's write finally fails. Returns the number of rows written."""
 
     def write_partition(rows):
-        yield write_rows(config, cql, rows, concurrency)
+        yield write_rows(config, cql, rows, concurrency, unset_nulls)
 
     return sum(df.rdd.mapPartitions(write_partition).collect())

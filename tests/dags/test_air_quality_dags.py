@@ -48,3 +48,15 @@ def test_every_job_is_visible_as_its_own_task(dags):
     task_ids = set(dags["air_quality_jobs"].task_ids)
     for name in dag_module.AIR_QUALITY_TABLES:
         assert f"results.{name}" in task_ids or name in task_ids
+
+
+def test_the_conversion_writes_parquet_and_cassandra_in_two_independent_tasks(dags):
+    convert = dags["air_quality_convert"]
+    assert set(convert.task_ids) == {"air_quality_convert", "air_quality_to_cassandra"}
+    assert all(not t.upstream_task_ids and not t.downstream_task_ids for t in convert.tasks)
+    to_cassandra = convert.get_task("air_quality_to_cassandra")
+    assert to_cassandra.application.endswith("/spark_apps/air_quality/to_cassandra.py")
+    args = to_cassandra.application_args
+    # Where Cassandra is travels as arguments (as in an EMR step), from the DP_CASSANDRA_* settings.
+    assert args[args.index("--cassandra-port") + 1] == "9042"
+    assert args[args.index("--max-bad-share") + 1] == convert.get_task("air_quality_convert").application_args[-1]

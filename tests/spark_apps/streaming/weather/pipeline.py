@@ -63,7 +63,7 @@ class CassandraNode:
         keyspace = f"weather_{uuid.uuid4().hex[:10]}"
         cluster, session = connect(self.config, request_timeout=60)
         try:
-            assert ensure_schema(session, REPLICATION, weather_keyspace=keyspace) == [
+            assert ensure_schema(session, REPLICATION, {keyspace: tables.table_statements(keyspace)}) == [
                 f"created keyspace {keyspace}", f"created table {keyspace}.observations",
                 f"created table {keyspace}.hourly"]
         finally:

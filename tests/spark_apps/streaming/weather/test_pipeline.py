@@ -1,7 +1,8 @@
-"""The weather pipeline against a real Cassandra node (one for the module, private ports), the
-real broker and MariaDB: known responses produced, the job's two queries run, every observation
-in Cassandra once and the hourly rows right in Cassandra and MySQL; bad records dead-lettered
-while the job keeps running; Cassandra stopped mid-stream and started again.
+"""The weather pipeline against a real Cassandra node (``cassandra_node`` of tests/spark_apps/conftest.py:
+one for the test session, private ports), the real broker and MariaDB: known responses produced,
+the job's two queries run, every observation in Cassandra once and the hourly rows right in
+Cassandra and MySQL; bad records dead-lettered while the job keeps running; Cassandra stopped
+mid-stream and started again.
 
 Expected values come from what the test produced (the recorded real responses and hand-made
 ones), never from the pipeline's code."""
@@ -30,23 +31,11 @@ from tests.spark_apps.streaming.weather.pipeline import (
     WeatherPipeline,
     assert_hourly_exact,
     assert_observations_exact,
-    start_node,
     wait_for,
 )
 from tests.spark_apps.streaming.weather.responses import HOURLY_EXPECTED, HOURLY_INPUT, recorded_lines
 
 pytestmark = [pytest.mark.spark, pytest.mark.stack, pytest.mark.timeout(1200)]
-
-
-@pytest.fixture(scope="module")
-def cassandra_node(tmp_path_factory):
-    node = start_node(tmp_path_factory.mktemp("cassandra-home"))
-    try:
-        yield node
-    finally:
-        from include.platform import stack
-
-        stack.stop_service(node.cfg, "cassandra")
 
 
 @pytest.fixture
@@ -155,11 +144,12 @@ def test_cassandra_stopped_mid_stream_then_started_every_observation_once(pipeli
     assert_hourly_exact(pipeline)
 
 
-def test_schema_bootstrap_creates_the_weather_keyspace_once(cassandra_node):
+def test_schema_bootstrap_creates_the_platform_keyspaces_once(cassandra_node):
     env = {"DP_CASSANDRA_CONTACT_POINTS": "127.0.0.1", "DP_CASSANDRA_PORT": str(cassandra_node.cfg.cassandra_port)}
     replication = '{"class": "SimpleStrategy", "replication_factor": 1}'
     assert schema.bootstrap(replication, env) == [
-        "created keyspace weather", "created table weather.observations", "created table weather.hourly"]
+        "created keyspace weather", "created table weather.observations", "created table weather.hourly",
+        "created keyspace air_quality", "created table air_quality.hourly_readings"]
     assert schema.bootstrap(replication, env) == []  # idempotent
     columns = {(r.table_name, r.column_name): (r.kind, r.clustering_order) for r in cassandra_node.query(
         "SELECT table_name, column_name, kind, clustering_order FROM system_schema.columns WHERE keyspace_name = 'weather'")}
@@ -167,6 +157,11 @@ def test_schema_bootstrap_creates_the_weather_keyspace_once(cassandra_node):
     assert columns[("observations", "observed_at")] == ("clustering", "desc")
     assert columns[("hourly", "month")] == ("partition_key", "none")
     assert columns[("hourly", "hour")] == ("clustering", "desc")
+    readings = {(r.column_name, r.kind, r.clustering_order) for r in cassandra_node.query(
+        "SELECT column_name, kind, clustering_order FROM system_schema.columns WHERE keyspace_name = 'air_quality'")
+        if r.kind != "regular"}
+    assert readings == {("station", "partition_key", "none"), ("month", "partition_key", "none"),
+                        ("from_ts", "clustering", "desc")}
     with pytest.raises(ValueError, match="JSON object with a 'class'"):
         schema.replication_cql('{"replication_factor": 1}')
 
