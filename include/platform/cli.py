@@ -176,22 +176,33 @@ def _demo_data(args) -> int:
             lake.upload_tree(Path(tmp), raw)
         print(f"access logs      {folder} ({args.log_lines} lines)")
 
-    # Air quality: generated station exports plus the real CPCB export (xlsx) when the
-    # shared sample data is beside the repo; air_quality_land picks them up (and lands
-    # them in the lake).
+    # Air quality: generated station exports plus the real CPCB export (xlsx) of the
+    # repository's sample data (include/sample_data); air_quality_land picks them up (and
+    # lands them in the lake).
     from include.generators.air_quality import generate
-    from include.platform.settings import REPO_ROOT, load
+    from include.platform.settings import load
+    from include.sample_data import CPCB_BENGALURU_HOURLY
 
     incoming = Path(os.environ.get("DP_AIR_QUALITY_INCOMING") or load().air_quality_incoming)
     if not any(incoming.glob("*.csv")):
         generated = generate(incoming, rows=args.air_quality_rows, stations=4, seed=7)
         print(f"air quality      {incoming} ({args.air_quality_rows} rows, {len(generated.files)} stations)")
-        real = REPO_ROOT.parent / "shared" / "data" / "cpcb_bengaluru_hourly" / "BWSSB.xlsx"
-        if real.exists():
-            import shutil
+        import shutil
 
-            shutil.copy2(real, incoming / real.name)
-            print(f"                 + real CPCB export {real.name}")
+        real = CPCB_BENGALURU_HOURLY / "BWSSB.xlsx"
+        shutil.copy2(real, incoming / real.name)
+        print(f"                 + real CPCB export {real.name}")
+
+    # Turnstiles: the shared real MTA week, which the turnstile_streaming DAG replays into Kafka.
+    from include.producers.turnstile import DEMO_DIR, SAMPLE_DIR
+
+    if SAMPLE_DIR.is_dir() and not any(DEMO_DIR.glob("*.csv")):
+        import shutil
+
+        DEMO_DIR.mkdir(parents=True, exist_ok=True)
+        for week in sorted(SAMPLE_DIR.glob("*.csv")):
+            shutil.copy2(week, DEMO_DIR / week.name)
+        print(f"turnstiles       {DEMO_DIR} (the real week, replayed by turnstile_streaming)")
     return 0
 
 

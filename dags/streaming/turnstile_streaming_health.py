@@ -1,0 +1,48 @@
+"""Health of the turnstile streaming job, every 5 minutes.
+
+`check_turnstile_streaming_health` reads the last progress of the job's two queries
+(`turnstile_ridership`, `turnstile_dead_letters`; published to `streaming/_status/turnstile/` in the
+lake) and the broker's end offsets of `turnstile-readings` (include/streaming/health.py), logs one
+line per query, and **fails** when a query has not completed a batch for
+`DP_TURNSTILE_MAX_STALENESS_S` (default 1800 s: a query without new readings runs no batch) or lags
+more than `DP_TURNSTILE_MAX_LAG` records (default 50 000).
+"""
+from __future__ import annotations
+
+import os
+
+from airflow.sdk import DAG, task
+
+from include.platform import settings as platform_settings
+from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
+from include.streaming.metrics_jobs import STATUS, bootstrap_servers
+from include.streaming.turnstile_jobs import QUERIES
+
+cfg = platform_settings.load()
+MAX_STALENESS_S = float(os.environ.get("DP_TURNSTILE_MAX_STALENESS_S", "1800"))
+MAX_LAG = int(os.environ.get("DP_TURNSTILE_MAX_LAG", "50000"))
+
+with DAG(
+    dag_id="turnstile_streaming_health",
+    doc_md=__doc__,
+    schedule="*/5 * * * *",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["streaming", "health", "turnstile"],
+) as dag:
+
+    @task
+    def check_turnstile_streaming_health() -> list[str]:
+        from include.streaming import health
+
+        lines = []
+        for job, queries in QUERIES.items():
+            for result in health.check(f"{STATUS}/{job}", bootstrap_servers(cfg), queries, MAX_STALENESS_S, MAX_LAG,
+                                       aws_conn_id=cfg.aws_conn_id):
+                print(result.line())
+                lines.append(result.line())
+        return lines
+
+    check_turnstile_streaming_health()
