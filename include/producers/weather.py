@@ -16,7 +16,7 @@ every 10 minutes, hence the default interval; polling faster only repeats observ
 ``dt``), which the streaming job deduplicates.
 
 Replay (no key, or ``--replay``): the recorded real responses of
-``../shared/data/openweather_responses/`` (every ``*.jsonl`` file: one response a line; ``*.json``:
+``include/sample_data/openweather_responses/`` (every ``*.jsonl`` file: one response a line; ``*.json``:
 one response a file), in file order, at ``--rate`` responses a second. They are published as
 the API returned them: the one key their scraper added (``_last_updated_utc``) is taken out
 (the rest is byte for byte the recorded JSON). ``--timestamps original`` keeps their ``dt``
@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from include.platform.settings import REPO_ROOT
 from include.producers.metrics import (
     DeliveryFailed,
     Event,
@@ -55,13 +54,14 @@ from include.producers.metrics import (
     produce_events,
     require_topic,
 )
+from include.sample_data import OPENWEATHER_RESPONSES
 
 log = logging.getLogger(__name__)
 
 TOPIC = "weather-raw"
 API_URL = "https://api.openweathermap.org/data/2.5/weather"
 API_KEY_ENV = "OPENWEATHER_API_KEY"
-RECORDED_DIR = REPO_ROOT.parent / "shared" / "data" / "openweather_responses"
+RECORDED_DIR = OPENWEATHER_RESPONSES
 SCRAPER_KEY = "_last_updated_utc"  # added by the scraper that recorded the responses, not by the API
 FREE_PLAN_CALLS_PER_MINUTE = 60
 DEFAULT_INTERVAL_S = 600.0

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from include.air_quality.landing import land_files, land_into_lake, xlsx_to_csv
+from include.sample_data import CPCB_BENGALURU_HOURLY
 from spark_apps.air_quality.convert import convert
 
-REAL_DIR = Path("/work/shared/data/cpcb_bengaluru_hourly")
+REAL_DIR = CPCB_BENGALURU_HOURLY
 
 
 def test_xlsx_to_csv_keeps_preamble_and_header_width(tmp_path):

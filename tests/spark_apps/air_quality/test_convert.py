@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from include.sample_data import CPCB_BENGALURU_HOURLY
 from spark_apps.air_quality.convert import TooManyBadRows, convert
 from spark_apps.air_quality.reader import (
     HEAD_CHARS,
@@ -23,7 +24,7 @@ from spark_apps.air_quality.reader import (
 )
 from spark_apps.air_quality.schema import canonical_column
 
-REAL_DIR = Path("/work/shared/data/cpcb_bengaluru_hourly")
+REAL_DIR = CPCB_BENGALURU_HOURLY
 REAL_STATION = "BWSSB Kadabesanahalli, Bengaluru - CPCB"
 # The README says 10,050 rows; the file holds every hour from 01-04-2020 00:00 to
 # 24-05-2021 18:00 inclusive (no duplicates): 10,051 data lines after the header (line 16).

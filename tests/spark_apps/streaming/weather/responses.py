@@ -1,4 +1,4 @@
-"""Weather responses for the tests: the recorded real ones (../shared/data/openweather_responses/)
+"""Weather responses for the tests: the recorded real ones (include/sample_data/openweather_responses/)
 and hand-made ones built from the first recorded response, with hand-computed expectations."""
 from __future__ import annotations
 
