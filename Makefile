@@ -3,6 +3,7 @@
 VENV := .venv
 DP := $(VENV)/bin/dp
 PYTEST := $(VENV)/bin/python -m pytest
+SPARK40_PYTEST := .venv-spark40/bin/python -m pytest
 
 .PHONY: help deps demo up stop status test lock jars-lock bundle bench clean
 
@@ -34,6 +35,8 @@ test: deps
 	$(VENV)/bin/ruff check .
 	@$(DP) build
 	$(PYTEST) tests $(PYTEST_ARGS)
+	@# The Spark unit tests once more on Spark 4.0.x (emr-spark-8.0.0's Spark): 4.1+-only APIs fail here.
+	$(SPARK40_PYTEST) tests/spark_apps -m "spark and not stack" $(PYTEST_ARGS)
 
 bundle: deps
 	@$(DP) build

@@ -43,6 +43,26 @@ stamp=.venv/.installed
 if [ ! -f "$stamp" ] || [ "$stamp" -ot requirements.lock ] || [ "$stamp" -ot pyproject.toml ]; then
   install_python
 fi
+
+# .venv-spark40: the Spark unit tests once more on Spark 4.0.x, the Spark of emr-spark-8.0.0, so
+# that an API of Spark 4.1+ fails here and not on a cluster (`make test`). Only pyspark and what
+# those tests import, at the lock's versions (requirements.lock as constraints); no Airflow: its
+# Spark provider pulls pyspark-client, which would write 4.2's Python files over pyspark 4.0's.
+SPARK40_PYSPARK=pyspark==4.0.2
+SPARK40_PACKAGES=(pytest pytest-timeout pandas numpy pyarrow protobuf pymysql cryptography confluent-kafka
+                  cassandra-driver boto3 psutil pyyaml)
+install_spark40() {
+  [ -x .venv-spark40/bin/python ] || "$PYTHON" -m venv .venv-spark40
+  grep -vE '^(pyspark|pyspark-client|py4j)==' requirements.lock > .venv-spark40/constraints.txt
+  .venv/bin/uv pip install -q -p .venv-spark40/bin/python -c .venv-spark40/constraints.txt \
+    "$SPARK40_PYSPARK" "${SPARK40_PACKAGES[@]}"
+  echo "$SPARK40_PYSPARK ${SPARK40_PACKAGES[*]}" > "$stamp40"
+  echo "Spark 4.0 test environment installed in .venv-spark40"
+}
+stamp40=.venv-spark40/.installed
+if [ ! -f "$stamp40" ] || [ "$stamp40" -ot requirements.lock ] || [ "$stamp40" -ot scripts/install.sh ]; then
+  install_spark40
+fi
 # The JVM jars (jvm/pom.xml, pinned by jvm/jars.sha256) into a folder outside git;
 # does not start Maven when nothing changed.
 .venv/bin/python -m include.platform.jvm resolve

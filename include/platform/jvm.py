@@ -29,7 +29,11 @@ from include.platform.settings import REPO_ROOT
 
 POM = REPO_ROOT / "jvm" / "pom.xml"
 LOCK = REPO_ROOT / "jvm" / "jars.sha256"
-GROUPS = ("spark", "kafka-broker", "cassandra")
+GROUPS = ("spark", "spark-4.0", "kafka-broker", "cassandra")
+# The connector jars per Spark line (major.minor), Scala 2.13 each: `spark` for the pyspark of
+# requirements.lock (4.2, with s3a), `spark-4.0` for Spark 4.0.x (emr-spark-8.0.0's Spark, whose
+# s3:// is EMRFS, and the second test environment .venv-spark40).
+SPARK_LINE_GROUPS = {"4.2": "spark", "4.0": "spark-4.0"}
 STAMP = ".resolved"
 
 
@@ -160,12 +164,17 @@ def install(group: str, source: Path, echo=print) -> Path:
     return target
 
 
-def write_lock(echo=print) -> None:
-    """Resolve every group afresh and write ``jvm/jars.sha256`` (``make jars-lock``)."""
+def write_lock(groups: tuple[str, ...] = GROUPS, echo=print) -> None:
+    """Resolve ``groups`` afresh and write their lines of ``jvm/jars.sha256`` (``make jars-lock``;
+    ``lock --group G`` re-pins one group and keeps the others' lines)."""
     lines = ["# Every jar jvm/pom.xml resolves, per group: group  file  sha256. Written by `make jars-lock`;",
              "# `make deps` refuses jars that differ from it."]
+    kept = read_lock()
     with tempfile.TemporaryDirectory() as tmp:
         for group in GROUPS:
+            if group not in groups:
+                lines += [f"{group}  {name}  {digest}" for name, digest in sorted(kept.get(group, {}).items())]
+                continue
             out = Path(tmp) / group
             _maven(group, out)
             for jar in sorted(out.glob("*.jar")):
@@ -195,9 +204,24 @@ def pinned_jar_names(group: str, lock: Path | None = None) -> list[str]:
     return names
 
 
+def spark_line_group(line: str) -> str:
+    """The jar group of a Spark line ("4.0", or a full version "4.0.2")."""
+    key = ".".join(line.split(".")[:2])
+    if key not in SPARK_LINE_GROUPS:
+        raise JarsError(f"no connector jars for Spark {line} in jvm/pom.xml (Spark lines: {', '.join(SPARK_LINE_GROUPS)})")
+    return SPARK_LINE_GROUPS[key]
+
+
+def installed_spark_group() -> str:
+    """The jar group matching the installed pyspark (its metadata only: Spark is not imported)."""
+    from importlib.metadata import version
+
+    return spark_line_group(version("pyspark"))
+
+
 def spark_jars() -> str:
-    """``spark.jars`` for local applications: the spark group, comma-separated local paths."""
-    return ",".join(str(p) for p in classpath("spark"))
+    """``spark.jars`` for local applications: the group of the installed pyspark, comma-separated local paths."""
+    return ",".join(str(p) for p in classpath(installed_spark_group()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "install":
             install(args.group, args.source)
         elif args.command == "lock":
-            write_lock()
+            write_lock((args.group,) if args.group else GROUPS)
         else:
             print(group_dir(args.group or "spark"))
     except JarsError as exc:

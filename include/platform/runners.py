@@ -3,61 +3,88 @@
 ``DP_RUNNER=local``: one SparkSubmitOperator per job on ``spark_default`` (local[2]
 in the embedded stack, spark://spark-master:7077 in docker-compose).
 
-``DP_RUNNER=emr``: upload the artifact (bundle, entry files, bootstrap script, the
-connector jars the steps pass as ``--jars``) to S3, create a cluster (or reuse
-``DP_EMR_CLUSTER_ID``), add one step per job and wait with a deferrable EmrStepSensor,
-then always terminate the cluster we created, also when a step failed. Because the
-terminate task runs on ALL_DONE and would make the run look green, a final
-``steps_succeeded`` task (ONE_FAILED) fails the run when any step failed.
+``DP_RUNNER=emr``: upload the artifact (bundle, entry files, bootstrap action, the
+connector jars of the cluster's Spark line that the steps pass as ``--jars``) to S3, create
+a cluster (or use ``DP_EMR_CLUSTER_ID``, or the running cluster of that name), add one step
+per job and wait with an EmrStepSensor in reschedule mode, then terminate the cluster we created as
+the teardown of its creation (as the Amazon provider's ``example_emr`` does): it runs when a
+step failed too, and is skipped when the creation failed; the run's state comes from the
+steps, not from the teardown.
+
+Not deferrable: the provider's triggers need aiobotocore, and no aiobotocore release supports
+the botocore of requirements.lock (1.44). A sensor in reschedule mode frees its worker slot
+between pokes all the same; a streaming step's task holds one while its step runs, as its
+SparkSubmitOperator does locally.
+
+Creation and batch add-step tasks never retry: a retry would leak a second cluster or add
+the step twice. Long-running (streaming) steps are resubmitted by their task's retries, and
+a retry first re-attaches to a PENDING/RUNNING step of the same name
+(:class:`~include.platform.operators.ReattachingEmrAddStepsOperator`).
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 from include.platform.settings import Settings
-from include.platform.spark_jobs import SparkJob
+from include.platform.spark_jobs import EMR_PYTHON, SparkJob
+
+# The cluster tag the v2 default roles (EMR_DefaultRole_V2) require of the resources they manage.
+MANAGED_POLICY_TAG = {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}
 
 
-def job_flow_overrides(settings: Settings, name: str) -> dict:
-    """EMR cluster configuration, every knob from settings (release, instances, logs, idle timeout)."""
-    secret_env = {"DP_RESULTS_DB_SECRET_ID": settings.emr_results_db_secret_id}
+def job_flow_overrides(settings: Settings, name: str, step_concurrency: int | None = None) -> dict:
+    """EMR cluster configuration, every knob from settings (release, instances, network, roles,
+    logs, idle timeout); ``step_concurrency`` overrides DP_EMR_STEP_CONCURRENCY."""
+    env = {"DP_RESULTS_DB_SECRET_ID": settings.emr_results_db_secret_id, "AWS_DEFAULT_REGION": settings.aws_region}
     apps = settings.spark_apps_uri.rstrip("/")
+    instances = {
+        "InstanceGroups": [
+            {"Name": "primary", "Market": "ON_DEMAND", "InstanceRole": "MASTER",
+             "InstanceType": settings.emr_instance_type, "InstanceCount": 1},
+            {"Name": "core", "Market": "ON_DEMAND", "InstanceRole": "CORE",
+             "InstanceType": settings.emr_instance_type, "InstanceCount": settings.emr_core_instance_count},
+        ],
+        # Steps are added by the DAG after creation; the DAG terminates the cluster.
+        "KeepJobFlowAliveWhenNoSteps": True,
+        "TerminationProtected": False,
+    }
+    network = {
+        "Ec2SubnetId": settings.emr_subnet_id,
+        "EmrManagedMasterSecurityGroup": settings.emr_primary_security_group,
+        "EmrManagedSlaveSecurityGroup": settings.emr_core_security_group,
+        "ServiceAccessSecurityGroup": settings.emr_service_access_security_group,
+    }
+    instances.update({key: value for key, value in network.items() if value})
     return {
         "Name": name,
         "ReleaseLabel": settings.emr_release,
         "Applications": [{"Name": "Spark"}],
         "LogUri": settings.emr_log_uri,
-        "Instances": {
-            "InstanceGroups": [
-                {"Name": "primary", "Market": "ON_DEMAND", "InstanceRole": "MASTER",
-                 "InstanceType": settings.emr_instance_type, "InstanceCount": 1},
-                {"Name": "core", "Market": "ON_DEMAND", "InstanceRole": "CORE",
-                 "InstanceType": settings.emr_instance_type, "InstanceCount": settings.emr_core_instance_count},
-            ],
-            # Steps are added by the DAG after creation; the DAG terminates the cluster.
-            "KeepJobFlowAliveWhenNoSteps": True,
-            "TerminationProtected": False,
-        },
+        "Instances": instances,
         # Safety net if the terminate task itself never runs (scheduler down, ...).
         "AutoTerminationPolicy": {"IdleTimeout": settings.emr_idle_timeout_s},
-        "StepConcurrencyLevel": settings.emr_step_concurrency,
+        "StepConcurrencyLevel": step_concurrency or settings.emr_step_concurrency,
+        # The packages the jobs import, pinned from requirements.lock (build/bootstrap/).
         "BootstrapActions": [
             {"Name": "python-deps",
-             "ScriptBootstrapAction": {"Path": f"{apps}/bootstrap/install_python_deps.sh", "Args": []}},
+             "ScriptBootstrapAction": {"Path": f"{apps}/bootstrap/install_python_deps.sh",
+                                       "Args": [f"{apps}/bootstrap", EMR_PYTHON]}},
         ],
-        # Only the *name* of the results-DB secret travels; jobs fetch it from Secrets Manager.
+        # Only the *name* of the results-DB secret travels; jobs fetch it from Secrets Manager
+        # (the instance role needs secretsmanager:GetSecretValue on it) in the region passed here.
         "Configurations": [
             {"Classification": "spark-env",
              "Configurations": [{"Classification": "export",
-                                 "Properties": {**secret_env, "PYSPARK_PYTHON": "/usr/bin/python3"}}]},
+                                 "Properties": {**env, "PYSPARK_PYTHON": EMR_PYTHON}}]},
             {"Classification": "spark-defaults",
-             "Properties": {f"spark.yarn.appMasterEnv.{k}": v for k, v in secret_env.items()}
-             | {f"spark.executorEnv.{k}": v for k, v in secret_env.items()}},
+             "Properties": {"spark.pyspark.python": EMR_PYTHON}
+             | {f"spark.yarn.appMasterEnv.{k}": v for k, v in env.items()}
+             | {f"spark.executorEnv.{k}": v for k, v in env.items()}},
         ],
-        "JobFlowRole": "EMR_EC2_DefaultRole",
-        "ServiceRole": "EMR_DefaultRole",
+        "JobFlowRole": settings.emr_job_flow_role,
+        "ServiceRole": settings.emr_service_role,
         "VisibleToAllUsers": True,
-        "Tags": [{"Key": "project", "Value": "dataplatform"}],
+        "Tags": [{"Key": "project", "Value": "dataplatform"}, MANAGED_POLICY_TAG],
     }
 
 
@@ -69,24 +96,35 @@ def spark_job_tasks(
     chain_jobs: bool = True,
     outlets: dict[str, list] | None = None,
     long_running: bool = False,
+    on_running_cluster: bool = False,
+    step_timeout_s: int | None = None,
 ):
     """Create the tasks running ``jobs`` in the current DAG / TaskGroup.
 
-    Returns ``(first, last)`` so the caller can wire them up. Jobs run one after the
-    other when ``chain_jobs`` (the default: local[2] has two cores) else in parallel.
-    ``outlets`` maps a job name to the Assets its task produces (on EMR: the step sensor,
-    which succeeds only when the step did).
+    Returns ``(first, last)`` so the caller can wire them up; on EMR ``last`` is the last
+    step's sensor (the cluster's teardown runs beside it). Jobs run one after the other when
+    ``chain_jobs`` (the default: local[2] has two cores) else in parallel. ``outlets`` maps a
+    job name to the Assets its task produces (on EMR: the step sensor, which succeeds only
+    when the step did).
 
     ``long_running`` is for supervised streaming jobs, whose task retries must
     *resubmit* the job. Locally that is what a retried SparkSubmitOperator does. On EMR
     the usual add-step task + sensor pair cannot do it (a retried sensor only re-reads
-    the failed step), so each job becomes one deferrable EmrAddStepsOperator that adds
-    its step and waits for it: a retry adds a fresh step, which resumes from the
-    query's checkpoint.
+    the failed step), so each job becomes one add-step task that adds its step and waits
+    for it: a retry adds a fresh step, which resumes from the query's checkpoint,
+    unless the previous one is still PENDING/RUNNING (then it waits for that one). The
+    cluster created for them runs every job at once (StepConcurrencyLevel >= jobs + 1: one
+    more for a batch step such as the health DAG's totals).
+
+    ``on_running_cluster``: on EMR, add the steps to the running cluster named
+    ``cluster_name`` (or ``DP_EMR_CLUSTER_ID``) and never create one: for small periodic
+    jobs beside the streaming steps. ``step_timeout_s``: how long a step may run before its
+    sensor fails (default DP_EMR_STEP_TIMEOUT_S).
     """
     outlets = outlets or {}
     if settings.runner == "emr":
-        return _emr_tasks(jobs, settings, cluster_name, chain_jobs, outlets, long_running)
+        return _emr_tasks(jobs, settings, cluster_name, chain_jobs, outlets, long_running, on_running_cluster,
+                          step_timeout_s or settings.emr_step_timeout_s)
     if settings.runner != "local":
         raise ValueError(f"DP_RUNNER must be 'local' or 'emr', not {settings.runner!r}")
     tasks = [job.local_operator(settings, outlets=outlets.get(job.name, [])) for job in jobs]
@@ -97,13 +135,14 @@ def spark_job_tasks(
     return tasks, tasks
 
 
-# A streaming step runs for weeks: let the deferred add-step task wait (almost) forever.
-LONG_RUNNING_POLL_S = 60
+# A streaming step runs for weeks: let its add-step task wait (almost) forever.
 LONG_RUNNING_MAX_POLLS = 10**7
+# Clusters an attached task may add its steps to.
+LIVE_CLUSTER_STATES = ["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"]
 
 
 def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, chain_jobs: bool, outlets: dict,
-               long_running: bool = False):
+               long_running: bool, on_running_cluster: bool, step_timeout_s: int):
     from airflow.providers.amazon.aws.operators.emr import (
         EmrAddStepsOperator,
         EmrCreateJobFlowOperator,
@@ -111,58 +150,67 @@ def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, 
     )
     from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
     from airflow.sdk import task
-    from airflow.task.trigger_rule import TriggerRule
+
+    from include.platform.operators import ReattachingEmrAddStepsOperator
+    from include.platform.spark_jobs import emr_jars
 
     @task(task_id="upload_spark_apps")
-    def upload_spark_apps(local_dir: str, target_uri: str) -> str:
+    def upload_spark_apps(local_dir: str, target_uri: str, jar_uris: list[str]) -> str:
         from pathlib import Path
 
-        from include.platform.jvm import pinned_jar_names
         from include.platform.s3_upload import upload_files
-        from include.platform.spark_jobs import JARS_DIR, JARS_MANIFEST
+        from include.platform.spark_jobs import JARS_MANIFEST
 
         root = Path(local_dir)
         files = [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
         if not any(p.name == "spark_apps.zip" for p in files):
             raise FileNotFoundError(f"{root}/spark_apps.zip missing: run `dp build` first")
-        # The steps name the jars from jvm/jars.sha256 (at parse time): the artifact must hold exactly those.
-        manifest = root / JARS_DIR / JARS_MANIFEST
+        # The steps name the jars of the cluster's Spark line from jvm/jars.sha256 (at parse
+        # time): the artifact must hold exactly those.
+        jars_folder = jar_uris[0].rsplit("/", 2)[-2]
+        manifest = root / jars_folder / JARS_MANIFEST
         shipped = manifest.read_text().split() if manifest.is_file() else []
-        if shipped != pinned_jar_names("spark"):
+        if shipped != [uri.rsplit("/", 1)[-1] for uri in jar_uris]:
             raise FileNotFoundError(
-                f"{root}/{JARS_DIR}/ does not hold the spark jars of jvm/jars.sha256: run `make deps` and `dp build`"
+                f"{root}/{jars_folder}/ does not hold the jars of jvm/jars.sha256 for Spark "
+                f"{settings.emr_spark_line}: run `make deps` and `dp build`"
             )
         return f"uploaded {len(upload_files(settings.aws_conn_id, root, files, target_uri))} files to {target_uri}"
 
-    upload = upload_spark_apps(settings.spark_apps_local_dir, settings.spark_apps_uri)
+    upload = upload_spark_apps(settings.spark_apps_local_dir, settings.spark_apps_uri, emr_jars(settings))
+    create = None
+    # Where the steps go: a fixed cluster id, the running cluster of that name (looked up by the
+    # add-step task, which pushes the id for its sensor), or the cluster created here.
+    by_name = on_running_cluster and not settings.emr_cluster_id
     if settings.emr_cluster_id:
-        create = None
         cluster_id = settings.emr_cluster_id
-        first = upload
-    else:
+    elif not on_running_cluster:
         create = EmrCreateJobFlowOperator(
             task_id="create_emr_cluster",
             aws_conn_id=settings.aws_conn_id,
             emr_conn_id=None,  # the whole configuration is in job_flow_overrides
-            job_flow_overrides=job_flow_overrides(settings, cluster_name),
+            job_flow_overrides=job_flow_overrides(
+                settings, cluster_name, max(settings.emr_step_concurrency, len(jobs) + 1) if long_running else None),
+            retries=0,  # a retry after a timeout would start a second cluster
         )
         upload >> create
         cluster_id = "{{ ti.xcom_pull(task_ids='%s') }}" % create.task_id
-        first = upload
+    target = ({"job_flow_name": cluster_name, "cluster_states": LIVE_CLUSTER_STATES} if by_name
+              else {"job_flow_id": cluster_id})
 
     previous = create or upload
     sensors = []
     for job in jobs:
         if long_running:
-            wait = EmrAddStepsOperator(
+            wait = ReattachingEmrAddStepsOperator(
                 task_id=job.name,
-                job_flow_id=cluster_id,
                 steps=[job.emr_step(settings)],
                 aws_conn_id=settings.aws_conn_id,
-                deferrable=True,
-                waiter_delay=LONG_RUNNING_POLL_S,
+                wait_for_completion=True,
+                waiter_delay=settings.emr_poll_interval_s,
                 waiter_max_attempts=LONG_RUNNING_MAX_POLLS,
                 outlets=outlets.get(job.name, []),
+                **target,
             )
             previous >> wait
             sensors.append(wait)
@@ -171,16 +219,19 @@ def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, 
             continue
         add = EmrAddStepsOperator(
             task_id=f"{job.name}_add_step",
-            job_flow_id=cluster_id,
             steps=[job.emr_step(settings)],
             aws_conn_id=settings.aws_conn_id,
+            retries=0,  # a retry would run the job twice
+            **target,
         )
         wait = EmrStepSensor(
             task_id=job.name,
-            job_flow_id=cluster_id,
+            job_flow_id=("{{ ti.xcom_pull(task_ids='%s', key='job_flow_id') }}" % add.task_id) if by_name else cluster_id,
             step_id="{{ ti.xcom_pull(task_ids='%s')[0] }}" % add.task_id,
             aws_conn_id=settings.aws_conn_id,
-            deferrable=True,
+            mode="reschedule",
+            poke_interval=settings.emr_poll_interval_s,
+            timeout=step_timeout_s,
             outlets=outlets.get(job.name, []),
         )
         previous >> add >> wait
@@ -194,19 +245,9 @@ def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, 
             task_id="terminate_emr_cluster",
             job_flow_id=cluster_id,
             aws_conn_id=settings.aws_conn_id,
-            trigger_rule=TriggerRule.ALL_DONE,
-        )
+        ).as_teardown(setups=create)
         sensors >> terminate
-
-        @task(task_id="steps_succeeded", trigger_rule=TriggerRule.ONE_FAILED, retries=0)
-        def steps_succeeded():
-            raise RuntimeError("an EMR step failed (the cluster was terminated anyway): see the step's task log")
-
-        guard = steps_succeeded()
-        [create, *sensors] >> guard
-        terminate >> guard
-        return first, terminate
-    return first, last
+    return upload, last
 
 
 def wait_for_lake_folder(settings: Settings, task_id: str, folder_uri: str, pattern: str = "*", **kwargs):

@@ -38,7 +38,9 @@ class Settings:
     # Buckets the platform creates (in moto locally, in AWS for real).
     lake_bucket: str
     artifacts_bucket: str
-    # EMR
+    # EMR (README, "AWS"). The release fixes the cluster's Spark line, which picks the connector
+    # jars the steps pass (jvm/pom.xml has one jar group per Spark line): emr-spark-8.0.0 ships
+    # Spark 4.0.2, Scala 2.13, Python 3.11 and JDK 17.
     emr_release: str
     emr_instance_type: str
     emr_core_instance_count: int
@@ -66,6 +68,42 @@ class Settings:
     weather_poll_interval_s: float = 600.0
     weather_replay_rate: float = 0.2
     weather_replay_timestamps: str = "now"
+    # EMR, further settings (README, "AWS")
+    # Spark line of the release ("4.0"), from EMR_SPARK_LINES unless DP_EMR_SPARK_LINE says otherwise.
+    emr_spark_line: str = "4.0"
+    # The region of the cluster: YARN containers have no default region, so the jobs' boto3
+    # clients (the Secrets Manager secret of the results DB) get it as AWS_DEFAULT_REGION.
+    aws_region: str = "us-east-1"
+    # IAM roles: the v2 defaults (EMR_DefaultRole_V2) only act on resources tagged
+    # for-use-with-amazon-emr-managed-policies=true, which every cluster gets.
+    emr_service_role: str = "EMR_DefaultRole"
+    emr_job_flow_role: str = "EMR_EC2_DefaultRole"
+    # Network: the subnet (Ec2SubnetId; empty: EMR's default VPC) and the EMR-managed security
+    # groups of the primary and core nodes and of service access (private subnets); empty: EMR's.
+    emr_subnet_id: str = ""
+    emr_primary_security_group: str = ""
+    emr_core_security_group: str = ""
+    emr_service_access_security_group: str = ""
+    # How long a DAG waits for a batch step (EmrStepSensor) before failing it; a DAG passes its
+    # own to spark_job_tasks(step_timeout_s=...) when its jobs need longer.
+    emr_step_timeout_s: int = 6 * 3600
+    # How often the EMR tasks ask for their steps' state.
+    emr_poll_interval_s: int = 60
+
+
+# EMR release label -> Spark line of its Spark (AWS EMR release guide). emr-7.x ships Spark 3.5
+# (Python 3.9), on which the jobs cannot run (pyspark.sql.datasource, Column.try_cast are Spark 4).
+EMR_SPARK_LINES = {"emr-spark-8.0.0": "4.0"}
+
+
+def emr_spark_line(release: str) -> str:
+    line = EMR_SPARK_LINES.get(release)
+    if line is None:
+        raise ValueError(
+            f"DP_EMR_RELEASE={release!r}: the platform runs on Spark 4.0+ (e.g. emr-spark-8.0.0); "
+            f"for another Spark 4 release set DP_EMR_SPARK_LINE to its Spark line (known: {EMR_SPARK_LINES})"
+        )
+    return line
 
 
 def _env(name: str, default: str) -> str:
@@ -77,6 +115,7 @@ def load() -> Settings:
     home = default_home()
     artifacts_bucket = _env("DP_ARTIFACTS_BUCKET", "dataplatform-artifacts")
     runner = _env("DP_RUNNER", "local")
+    emr_release = _env("DP_EMR_RELEASE", "emr-spark-8.0.0")
     local_apps = _env("DP_SPARK_APPS_LOCAL_DIR", str(REPO_ROOT / "build"))
     default_apps_uri = (
         f"s3://{artifacts_bucket}/spark_apps" if runner == "emr" else Path(local_apps).as_uri()
@@ -92,7 +131,7 @@ def load() -> Settings:
         mysql_conn_id=_env("DP_MYSQL_CONN_ID", "mysql_results"),
         lake_bucket=_env("DP_LAKE_BUCKET", "dataplatform-lake"),
         artifacts_bucket=artifacts_bucket,
-        emr_release=_env("DP_EMR_RELEASE", "emr-7.9.0"),
+        emr_release=emr_release,
         emr_instance_type=_env("DP_EMR_INSTANCE_TYPE", "m5.xlarge"),
         emr_core_instance_count=int(_env("DP_EMR_CORE_INSTANCES", "2")),
         emr_log_uri=_env("DP_EMR_LOG_URI", f"s3://{artifacts_bucket}/emr-logs/"),
@@ -100,6 +139,18 @@ def load() -> Settings:
         emr_step_concurrency=int(_env("DP_EMR_STEP_CONCURRENCY", "1")),
         emr_cluster_id=_env("DP_EMR_CLUSTER_ID", ""),
         emr_results_db_secret_id=_env("DP_RESULTS_DB_SECRET_ID", "dataplatform/results-db"),
+        # The release is only checked where it is used: DAGs of the local runner never ask.
+        emr_spark_line=os.environ.get("DP_EMR_SPARK_LINE") or (
+            emr_spark_line(emr_release) if runner == "emr" else EMR_SPARK_LINES.get(emr_release, "")),
+        aws_region=_env("DP_AWS_REGION", _env("AWS_DEFAULT_REGION", "us-east-1")),
+        emr_service_role=_env("DP_EMR_SERVICE_ROLE", "EMR_DefaultRole"),
+        emr_job_flow_role=_env("DP_EMR_JOB_FLOW_ROLE", "EMR_EC2_DefaultRole"),
+        emr_subnet_id=_env("DP_EMR_SUBNET_ID", ""),
+        emr_primary_security_group=_env("DP_EMR_PRIMARY_SECURITY_GROUP", ""),
+        emr_core_security_group=_env("DP_EMR_CORE_SECURITY_GROUP", ""),
+        emr_service_access_security_group=_env("DP_EMR_SERVICE_ACCESS_SECURITY_GROUP", ""),
+        emr_step_timeout_s=int(_env("DP_EMR_STEP_TIMEOUT_S", str(6 * 3600))),
+        emr_poll_interval_s=int(_env("DP_EMR_POLL_INTERVAL_S", "60")),
         air_quality_incoming=_env("DP_AIR_QUALITY_INCOMING", str(home / "incoming" / "air_quality")),
         air_quality_mode=_env("DP_AIR_QUALITY_MODE", "one_app"),
         cassandra_contact_points=_env("DP_CASSANDRA_CONTACT_POINTS", "127.0.0.1"),

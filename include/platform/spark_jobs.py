@@ -6,8 +6,9 @@ The spark-submit arguments are produced in exactly one place,
 and ``tests/platform/test_spark_jobs.py`` checks that the provider's rendered
 command and the EMR step carry identical arguments. Only the artifact root
 differs (``file://.../build`` vs ``s3://.../spark_apps``), and the EMR step names the
-platform's connector jars with ``--jars`` (uploaded in ``build/jars/``), which local
-applications get from ``spark.jars`` in their Spark configuration instead.
+platform's connector jars for the cluster's Spark line with ``--jars`` (uploaded in
+``build/jars-spark-4.0/`` for emr-spark-8.0.0), which local applications get from
+``spark.jars`` in their Spark configuration instead.
 """
 from __future__ import annotations
 
@@ -22,10 +23,22 @@ from include.platform import jvm
 from include.platform.settings import REPO_ROOT, Settings
 
 BUNDLE_NAME = "spark_apps.zip"
-# build/jars/: the `spark` jar group of jvm/pom.xml, shipped beside the bundle; MANIFEST
+# build/jars/: the `spark` jar group of jvm/pom.xml (Spark 4.2); build/jars-<group>/ each other
+# Spark line's group (jars-spark-4.0/ for emr-spark-8.0.0), shipped beside the bundle; MANIFEST
 # lists the file names in --jars order.
 JARS_DIR = "jars"
 JARS_MANIFEST = "MANIFEST"
+# The Python packages the jobs import on an EMR cluster (the bootstrap action installs them,
+# pinned from requirements.lock; pyspark is the cluster's own). cryptography: PyMySQL needs
+# it for MySQL 8's caching_sha2_password.
+EMR_PYTHON_PACKAGES = ("pymysql", "cryptography", "boto3", "numpy", "pandas", "pyarrow", "protobuf",
+                       "cassandra-driver")
+EMR_PYTHON = "/usr/bin/python3.11"  # emr-spark-8.0.0's Python 3.11
+
+
+def jars_dir(group: str) -> str:
+    """Folder of a jar group in the artifact: ``jars`` for `spark`, ``jars-<group>`` for the others."""
+    return JARS_DIR if group == "spark" else f"{JARS_DIR}-{group}"
 # Settings every job gets, locally and on EMR.
 COMMON_CONF: Mapping[str, str] = {
     "spark.sql.session.timeZone": "UTC",
@@ -73,7 +86,7 @@ class SparkJob:
                     "yarn",
                     "--deploy-mode",
                     "cluster",
-                    *self.submit_args(settings.spark_apps_uri, jars=emr_jars(settings.spark_apps_uri)),
+                    *self.submit_args(settings.spark_apps_uri, jars=emr_jars(settings)),
                 ],
             },
         }
@@ -96,28 +109,25 @@ class SparkJob:
         )
 
 
-def emr_jars(apps_uri: str) -> list[str]:
-    """The connector jars an EMR step passes to spark-submit: the `spark` group of jvm/pom.xml
-    as uploaded with the artifact (``<apps_uri>/jars/<file>``, see :func:`build_bundle`).
+def emr_jars(settings: Settings) -> list[str]:
+    """The connector jars an EMR step passes to spark-submit: the jar group of the cluster's
+    Spark line (``settings.emr_spark_line``: `spark-4.0` on emr-spark-8.0.0) as uploaded with
+    the artifact (``<apps_uri>/jars-spark-4.0/<file>``, see :func:`build_bundle`).
 
     The names come from the checked-in jvm/jars.sha256, not from the jar folder: DAG files
     render the steps at parse time, where only reading the repository is allowed.
-
-    The jars are built for the pyspark in requirements.lock (Spark 4.2.0, Scala 2.13); the
-    EMR release DP_EMR_RELEASE names brings its own Spark (emr-spark-8.0.0: Spark 4.0.2,
-    emr-7.x: Spark 3.5), so connector jars matching the cluster's Spark release are a
-    follow-up (issue 17).
     """
-    root = apps_uri.rstrip("/")
-    return [f"{root}/{JARS_DIR}/{name}" for name in jvm.pinned_jar_names("spark")]
+    group = jvm.spark_line_group(settings.emr_spark_line)
+    root = settings.spark_apps_uri.rstrip("/")
+    return [f"{root}/{jars_dir(group)}/{name}" for name in jvm.pinned_jar_names(group)]
 
 
-def _copy_jars(out: Path) -> Path:
-    """``out/jars/``: the resolved `spark` jars (verified against the lock) and MANIFEST."""
-    pins = jvm.read_lock().get("spark") or {}
-    jars = jvm.classpath("spark")  # JarsError "run `make deps`" when they are not resolved
-    jvm.verify("spark", jvm.group_dir("spark"), pins)
-    target = out / JARS_DIR
+def _copy_jars(out: Path, group: str) -> Path:
+    """``out/<jars_dir(group)>/``: the resolved jars of ``group`` (verified against the lock) and MANIFEST."""
+    pins = jvm.read_lock().get(group) or {}
+    jars = jvm.classpath(group)  # JarsError "run `make deps`" when they are not resolved
+    jvm.verify(group, jvm.group_dir(group), pins)
+    target = out / jars_dir(group)
     target.mkdir(parents=True, exist_ok=True)
     names = [jar.name for jar in jars]
     for stale in target.glob("*.jar"):
@@ -133,11 +143,28 @@ def _copy_jars(out: Path) -> Path:
     return target
 
 
+def emr_requirements(lock: Path = REPO_ROOT / "requirements.lock") -> str:
+    """requirements.txt of the EMR bootstrap: :data:`EMR_PYTHON_PACKAGES` at their requirements.lock versions."""
+    pins = {}
+    for line in lock.read_text().splitlines():
+        name, sep, version = line.strip().partition("==")
+        if sep and not line.startswith((" ", "#")):
+            pins[name.lower()] = version
+    missing = [name for name in EMR_PYTHON_PACKAGES if name not in pins]
+    if missing:
+        raise ValueError(f"requirements.lock pins no {missing}: the EMR bootstrap installs them")
+    return "".join(f"{name}=={pins[name]}\n" for name in EMR_PYTHON_PACKAGES)
+
+
 def build_bundle(out_dir: str | os.PathLike | None = None) -> Path:
     """Write ``build/spark_apps.zip`` (the package for --py-files) and a copy of the
     entry files under ``build/spark_apps/``: the artifact root that is used locally
     as is and uploaded to S3 for EMR. ``build/jars/`` holds the `spark` jar group of
-    jvm/pom.xml for the EMR steps' --jars (local runs use them from the jar folder).
+    jvm/pom.xml, ``build/jars-<group>/`` every other Spark line's group that `make deps`
+    resolved, for the EMR steps' --jars (local runs use them from the jar folder; the EMR
+    upload refuses an artifact without the cluster's group). ``build/bootstrap/`` holds the
+    EMR bootstrap action with the packages it installs (requirements.txt) and the whole lock
+    as pip constraints for their dependencies.
     """
     out = Path(out_dir or REPO_ROOT / "build")
     src = REPO_ROOT / "spark_apps"
@@ -158,7 +185,12 @@ def build_bundle(out_dir: str | os.PathLike | None = None) -> Path:
     bootstrap.mkdir(exist_ok=True)
     for script in (REPO_ROOT / "include" / "emr").glob("*.sh"):
         shutil.copy2(script, bootstrap / script.name)
-    _copy_jars(out)
+    (bootstrap / "requirements.txt").write_text(emr_requirements())
+    shutil.copy2(REPO_ROOT / "requirements.lock", bootstrap / "constraints.txt")
+    _copy_jars(out, "spark")
+    for group in jvm.SPARK_LINE_GROUPS.values():
+        if group != "spark" and (jvm.group_dir(group) / jvm.STAMP).exists():
+            _copy_jars(out, group)
     return out / BUNDLE_NAME
 
 
