@@ -1,7 +1,8 @@
 """Server-metrics streaming: producer and both long-running Spark jobs, supervised.
 
 * `produce_server_metrics`: publishes the seed's server metrics JSON to `metric-message`
-  (one burst every 5 s, every host x five metrics), keyed by host, with delivery reports.
+  (one burst every 5 s, every host x five metrics), keyed by host, with delivery reports;
+  long-running like the jobs, and retried like them.
   The topics come from `platform_bootstrap` (nothing here creates one; a missing topic
   fails the task at once).
 * `metrics_json_to_protobuf` (job A): `metric-message` -> validated Protobuf on
@@ -45,12 +46,14 @@ with DAG(
     tags=["streaming", "kafka", "spark", "metrics"],
 ) as dag:
 
-    @task(retries=3)
-    def produce_server_metrics(bursts: int = 720, interval_s: float = 5.0) -> dict:
-        """One hour of bursts per run; the continuous schedule starts the next run."""
+    @task
+    def produce_server_metrics(interval_s: float = 5.0) -> dict:
+        """Bursts until the task is stopped, retried like the jobs. It lives as long as they do:
+        a run of this DAG ends only when every task has, so a producer that stopped after an hour
+        (or after its retries) would leave the jobs running with nothing to read."""
         from include.producers.metrics import run_bursts
 
-        report = run_bursts(bootstrap_servers(cfg), "metric-message", bursts=bursts, interval_s=interval_s)
+        report = run_bursts(bootstrap_servers(cfg), "metric-message", bursts=None, interval_s=interval_s)
         print(f"produced {report}")
         return {"delivered": report.delivered, "failed": report.failed}
 

@@ -4,9 +4,9 @@ writes them to Cassandra (and MySQL), supervised.
 * `produce_weather`: with `OPENWEATHER_API_KEY` set (in the task's environment), polls the
   current-weather API for `DP_WEATHER_CITY_IDS` every `DP_WEATHER_POLL_INTERVAL_S` (free plan:
   at most 60 calls a minute, backoff on 429/5xx); without a key it replays the recorded real
-  responses (`../shared/data/openweather_responses/`) in a loop at `DP_WEATHER_REPLAY_RATE` a
+  responses (`include/sample_data/openweather_responses/`) in a loop at `DP_WEATHER_REPLAY_RATE` a
   second, stamped with the time they are sent (`DP_WEATHER_REPLAY_TIMESTAMPS=original` keeps
-  their own). To `weather-raw`, keyed by city id, the JSON unchanged; one hour per run. The
+  their own). To `weather-raw`, keyed by city id, the JSON unchanged; runs as long as the job. The
   topics come from `platform_bootstrap` (a missing topic fails the task at once), so do the
   Cassandra keyspace `weather` and its tables.
 * `weather_streaming` (spark_apps/streaming/weather/job.py): validates every response against
@@ -47,13 +47,15 @@ with DAG(
     tags=["streaming", "kafka", "spark", "cassandra", "weather"],
 ) as dag:
 
-    @task(retries=3)
-    def produce_weather(duration_s: float = 3600.0) -> dict:
-        """An hour of polling (with a key) or of replaying the recorded responses (without)."""
+    @task
+    def produce_weather() -> dict:
+        """Polling (with a key) or replaying the recorded responses (without) until the task is
+        stopped, retried like the job: a run ends only when every task has, so a producer that
+        stopped early would leave the job running with nothing to read."""
         from include.producers.weather import run_for
 
         cities = [int(c) for c in cfg.weather_city_ids.split(",") if c.strip()]
-        report = run_for(bootstrap_servers(cfg), SOURCE_TOPIC, duration_s, cities, cfg.weather_poll_interval_s,
+        report = run_for(bootstrap_servers(cfg), SOURCE_TOPIC, None, cities, cfg.weather_poll_interval_s,
                          cfg.weather_replay_rate, cfg.weather_replay_timestamps)
         print(f"produced {report}")
         return report

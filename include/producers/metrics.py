@@ -22,6 +22,7 @@ creates the topics of ``include/platform/topics.py``): a missing topic is
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -245,7 +246,7 @@ def produce_events(producer, topic: str, events: Iterable[Event], raise_on_failu
 def run_bursts(
     bootstrap: str,
     topic: str,
-    bursts: int,
+    bursts: int | None,
     interval_s: float = DEFAULT_INTERVAL_S,
     hosts: int = 10,
     invalid_share: float = 0.0,
@@ -253,12 +254,13 @@ def run_bursts(
     producer_config: dict | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ProduceReport:
-    """``bursts`` snapshots (every host x every metric, one timestamp each), ``interval_s`` apart."""
+    """``bursts`` snapshots (every host x every metric, one timestamp each), ``interval_s`` apart;
+    ``bursts`` None: until the process is stopped (how the streaming DAG runs it, beside the jobs)."""
     rng = random.Random(seed)
     producer = make_producer(bootstrap, producer_config)
     require_topic(producer, topic)
     total = ProduceReport(topic=topic)
-    for burst in range(bursts):
+    for burst in itertools.count() if bursts is None else range(bursts):
         if burst:
             sleep(interval_s)
         events = generate_events(hosts * len(METRIC_NAMES), rng, hosts=hosts, invalid_share=invalid_share)

@@ -338,10 +338,11 @@ def run_replay(
     return report
 
 
-def run_for(bootstrap: str, topic: str = TOPIC, duration_s: float = 3600.0, city_ids: Iterable[int] = DEFAULT_CITY_IDS,
-            interval_s: float = DEFAULT_INTERVAL_S, replay_rate: float = 0.2, timestamps: str = "now") -> dict:
-    """What the supervisor DAG runs: ``duration_s`` of live polling when ``OPENWEATHER_API_KEY`` is
-    set, else of replaying the recorded responses (in a loop, ``timestamps``)."""
+def run_for(bootstrap: str, topic: str = TOPIC, duration_s: float | None = None,
+            city_ids: Iterable[int] = DEFAULT_CITY_IDS, interval_s: float = DEFAULT_INTERVAL_S,
+            replay_rate: float = 0.2, timestamps: str = "now") -> dict:
+    """What the supervisor DAG runs: ``duration_s`` (None: until stopped) of live polling when
+    ``OPENWEATHER_API_KEY`` is set, else of replaying the recorded responses (in a loop, ``timestamps``)."""
     if os.environ.get(API_KEY_ENV):
         return {"mode": "live", **run_live(bootstrap, topic, city_ids, interval_s=interval_s,
                                            duration_s=duration_s).as_dict()}

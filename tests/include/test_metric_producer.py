@@ -90,6 +90,26 @@ def test_bursts_are_delivered_keyed_by_host_and_counted(kafka_broker):  # noqa: 
 
 @pytest.mark.stack
 @pytest.mark.timeout(120)
+def test_without_a_burst_count_it_produces_until_stopped(kafka_broker):  # noqa: F811
+    class Stopped(Exception):
+        pass
+
+    topic = kafka_broker.create_topic(partitions=1)
+    pauses = []
+
+    def sleep(seconds):  # the task being stopped during its fourth pause
+        pauses.append(seconds)
+        if len(pauses) == 4:
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        producer.run_bursts(kafka_broker.bootstrap, topic, bursts=None, interval_s=5, hosts=1, sleep=sleep)
+    # Four bursts (one before each pause) of one host x five metrics, each delivered before its pause.
+    assert len(kafka_broker.consume_all(topic, partitions=1)) == 4 * 5
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(120)
 def test_a_missing_topic_is_not_created_and_fails_at_once(kafka_broker):  # noqa: F811
     import time
 
