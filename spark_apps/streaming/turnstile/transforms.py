@@ -90,7 +90,7 @@ def checked(kafka_df: DataFrame) -> DataFrame:
         reason.alias("reason"),
         F.concat_ws(":", values["C/A"], values["UNIT"], values["SCP"]).alias("turnstile"),
         at.alias("at"), F.unix_millis(at).alias("at_ms"), values["DESC"].alias("desc"),
-        values["ENTRIES"].cast("long").alias("entries"), values["EXITS"].cast("long").alias("exits"),
+        values["ENTRIES"].try_cast("long").alias("entries"), values["EXITS"].try_cast("long").alias("exits"),
         values["STATION"].alias("station"), values["LINENAME"].alias("line"), values["DIVISION"].alias("division"),
         F.when(raw.isNotNull() & F.is_valid_utf8(raw_text), raw_text).alias("raw"),
         "source_topic", "source_partition", "source_offset", F.base64(raw).alias("raw_base64"),
