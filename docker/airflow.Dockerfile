@@ -46,10 +46,15 @@ RUN mkdir -p /opt/airflow/build /opt/airflow/auth /opt/dataplatform/bin /opt/dat
 COPY docker/spark/spark-defaults.conf /opt/dataplatform/spark-conf/spark-defaults.conf
 
 USER airflow
-COPY --chown=airflow:0 requirements.lock /tmp/requirements.lock
-# apache-airflow pinned to the image's version, as the Airflow image docs require; the lock
-# pins the same 3.3.2.
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /tmp/requirements.lock
+COPY --chown=airflow:0 requirements.lock pyproject.toml /tmp/
+# The project's runtime dependencies (pyproject.toml), at the versions of requirements.lock
+# (constraints): not the lock's dev tools (pytest, ruff, duckdb), nor moto (the embedded stack's
+# S3; here MinIO). apache-airflow pinned to the image's version, as the Airflow image docs
+# require; the lock pins the same 3.3.2.
+RUN python -c "import tomllib; deps = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']; \
+print('\n'.join(d for d in deps if not d.startswith('moto')))" > /tmp/runtime-requirements.txt \
+ && pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /tmp/runtime-requirements.txt -c /tmp/requirements.lock \
+ && rm /tmp/runtime-requirements.txt /tmp/pyproject.toml
 # Same trick as scripts/install.sh: apache-airflow-providers-apache-spark depends on
 # pyspark-client, which writes its own copy of pyspark's Python files over the full pyspark.
 # Reinstall pyspark last so its Python files and its jars are one release.

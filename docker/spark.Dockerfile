@@ -38,14 +38,15 @@ ENV UV_PYTHON_INSTALL_DIR=/opt/python \
     UV_NO_CACHE=1
 
 # Python 3.11 for the executors' Python workers, with what spark_apps imports on executors
-# (pyarrow/pandas for Arrow batches, PyMySQL, boto3, protobuf, the Cassandra driver), every
+# (pyarrow/pandas for Arrow batches, PyMySQL with cryptography for MySQL 8's
+# caching_sha2_password, boto3, protobuf, the Cassandra driver), every
 # version constrained by requirements.lock. Kafka is read and written by Spark's own
 # connector (JVM), so no Kafka client is needed on the executors. pyspark itself comes from the
 # distribution (/opt/spark/python/lib), and the job code from --py-files spark_apps.zip.
 COPY requirements.lock /tmp/requirements.lock
 RUN uv venv --python 3.11 /opt/dataplatform/venv \
  && uv pip install --python /opt/dataplatform/venv/bin/python -c /tmp/requirements.lock \
-        numpy pandas pyarrow pymysql boto3 protobuf cassandra-driver \
+        numpy pandas pyarrow pymysql cryptography boto3 protobuf cassandra-driver \
  && mkdir -p /opt/dataplatform/bin \
  && ln -s /opt/dataplatform/venv/bin/python /opt/dataplatform/bin/python \
  && rm /tmp/requirements.lock

@@ -16,6 +16,9 @@ pkg-config --exists mariadb 2>/dev/null || pkg-config --exists libmariadb 2>/dev
 command -v java >/dev/null 2>&1 || [ -n "${JAVA_HOME:-}" ] || need_apt+=(openjdk-17-jdk-headless)
 # Maven resolves the JVM jars of jvm/pom.xml (Kafka broker, Spark's connectors).
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+# A Compose CLI validates docker-compose.yaml in `make test` (`config`, no Docker engine needed):
+# the docker compose plugin when there is one, else Debian's docker-compose.
+docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing system packages: ${need_apt[*]}"

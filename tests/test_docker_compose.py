@@ -494,10 +494,8 @@ def _compose_cli() -> list[str] | None:
     return [legacy] if legacy else None
 
 
-def test_docker_compose_config_validates(tmp_path):
-    cli = _compose_cli()
-    if cli is None:
-        pytest.skip("neither the `docker compose` plugin nor docker-compose is installed: cannot run `compose config`")
+def _compose_config(cli: list[str], compose_file: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`compose config --quiet` of ``compose_file`` with every variable of docker/env.example set."""
     env_file = tmp_path / "test.env"
     lines = []
     for line in ENV_EXAMPLE.read_text().splitlines():
@@ -505,8 +503,96 @@ def test_docker_compose_config_validates(tmp_path):
             key, _, value = line.partition("=")
             lines.append(f"{key}={value or 'test-value-0123456789'}")
     env_file.write_text("\n".join(lines) + "\n")
-    result = subprocess.run(
-        [*cli, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config", "--quiet"],
-        capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run(
+        [*cli, "--env-file", str(env_file), "-f", str(compose_file), "--project-directory", str(ROOT), "config", "--quiet"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
     )
+
+
+@pytest.fixture(scope="module")
+def compose_cli() -> list[str]:
+    cli = _compose_cli()
+    assert cli, "no Compose CLI: `make deps` (scripts/install.sh) installs Debian's docker-compose when the plugin is missing"
+    return cli
+
+
+def test_docker_compose_config_validates(compose_cli, tmp_path):
+    result = _compose_config(compose_cli, COMPOSE_FILE, tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_validation_rejects_a_broken_file(compose_cli, tmp_path):
+    """The check above is a real one: an unknown key and an invalid dependency condition fail it."""
+    broken = COMPOSE_FILE.read_text().replace("condition: service_healthy", "condition: service_wobbly", 1)
+    broken = broken.replace("    healthcheck:", "    healthchek:", 1)
+    (tmp_path / "docker-compose.yaml").write_text(broken)
+    result = _compose_config(compose_cli, tmp_path / "docker-compose.yaml", tmp_path)
+    assert result.returncode != 0
+    assert "healthchek" in result.stderr and "service_wobbly" in result.stderr
+
+
+# ---------------------------------------------------------------------------------- faults a run would show
+
+
+def _spark_defaults() -> dict[str, str]:
+    lines = (ROOT / "docker" / "spark" / "spark-defaults.conf").read_text().splitlines()
+    return dict(line.split(None, 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+def test_applications_are_capped_and_the_worker_holds_the_platforms_jobs(services):
+    """Without spark.cores.max the first application takes every core: streaming jobs A and B
+    (which never end) could not run together, nor a batch job beside them."""
+    conf = _spark_defaults()
+    cores_per_app = int(conf["spark.cores.max"])
+    memory_per_app_g = int(conf["spark.executor.memory"].rstrip("g"))
+    command = [_interpolate(str(part)) for part in services["spark-worker"]["command"]]
+    worker_cores = int(command[command.index("--cores") + 1])
+    worker_memory_g = int(command[command.index("--memory") + 1].rstrip("g"))
+    # streaming jobs A and B, the weather job, one batch job at a time
+    applications = 4
+    assert worker_cores >= applications * cores_per_app
+    assert worker_memory_g >= applications * memory_per_app_g
+
+
+def test_scheduler_waits_for_the_api_server(services):
+    """LocalExecutor's tasks call the Execution API: the scheduler starts after a healthy api-server."""
+    assert services["airflow-scheduler"]["depends_on"]["airflow-api-server"]["condition"] == "service_healthy"
+
+
+def test_no_setting_airflow_3_3_dropped(compose):
+    assert "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR" not in compose["x-airflow-env"]
+
+
+def test_airflow_init_builds_outside_the_bind_mounted_sources(services):
+    """protoc writes metric_pb2.py beside its .proto: in the bind-mounted ./spark_apps that is a
+    file of uid 50000 in the host's tree, or a permission error that blocks every service."""
+    command = services["airflow-init"]["command"]
+    script = command[-1] if isinstance(command, list) else command
+    assert "src=$$(mktemp -d)" in script
+    assert '(cd "$$src" && PYTHONPATH="$$src" python -m include.platform.cli build)' in script
+    assert 'cp -r "$$src"/build/. /opt/airflow/build/' in script
+    volumes = {v.split(":")[0]: v.split(":")[1] for v in services["airflow-init"]["volumes"]}
+    assert volumes["spark-apps-build"] == "/opt/airflow/build"
+    # what `dp build` reads besides the code: the jar pins and the lock (EMR bootstrap pins)
+    assert volumes["./jvm"] == "/opt/airflow/jvm" and volumes["./requirements.lock"] == "/opt/airflow/requirements.lock"
+
+
+def test_minio_init_needs_no_grep():
+    """The mc image (ubi-micro) may have no grep: a second `up` must not depend on it."""
+    script = (ROOT / "docker" / "minio" / "init.sh").read_text()
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
+    for tool in ("grep", "sed", "awk"):
+        assert not re.search(rf"\b{tool}\b", code), f"docker/minio/init.sh uses {tool}"
+
+
+def test_airflow_image_installs_the_runtime_dependencies_only():
+    text = (ROOT / "docker" / "airflow.Dockerfile").read_text()
+    assert "-r /tmp/requirements.lock" not in text, "the lock holds the dev tools (pytest, ruff, moto)"
+    assert "-c /tmp/requirements.lock" in text and "['project']['dependencies']" in text
+    assert "not d.startswith('moto')" in text
+
+
+def test_spark_image_has_cryptography_for_mysql_8():
+    text = (ROOT / "docker" / "spark.Dockerfile").read_text()
+    install = re.search(r"uv pip install[^\n]*\n([^\n]*)", text).group(1).split()
+    assert "cryptography" in install and "pymysql" in install

@@ -30,7 +30,13 @@ cat > /tmp/dataplatform-policy.json <<JSON
 JSON
 mc admin policy create local dataplatform /tmp/dataplatform-policy.json
 mc admin user add local "$DP_S3_ACCESS_KEY" "$DP_S3_SECRET_KEY"
-# attach fails when the policy is already attached (a re-run): accept exactly that case.
-mc admin policy attach local dataplatform --user "$DP_S3_ACCESS_KEY" \
-  || mc admin user info local "$DP_S3_ACCESS_KEY" | grep -q dataplatform
+# attach fails when the policy is already attached (a re-run): accept exactly that case. Plain
+# sh only: the mc image (ubi-micro) has no grep.
+if ! mc admin policy attach local dataplatform --user "$DP_S3_ACCESS_KEY"; then
+  info=$(mc admin user info local "$DP_S3_ACCESS_KEY")
+  case "$info" in
+    *dataplatform*) ;;
+    *) echo "could not attach the dataplatform policy to the platform's access key" >&2; exit 1 ;;
+  esac
+fi
 echo "buckets ${lake}, ${artifacts} and the platform's access key are ready"
