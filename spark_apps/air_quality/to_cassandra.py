@@ -77,7 +77,8 @@ def readings_to_write(rows: DataFrame, duplicates: DataFrame) -> tuple[DataFrame
     """``(single, replacing)`` values to upsert from rows of :func:`reader.parse_raw` and their
     :func:`convert.superseded_duplicates`: the good rows without the superseded copies, split into
     station-hours the input holds once (``single``) and the kept copies of those it holds several
-    times (``replacing``, written with their nulls)."""
+    times (``replacing``, written with their nulls). Pass ``rows`` and ``duplicates`` persisted:
+    each appears several times in the plans, and uncached each would bring the parser's large plan."""
     copies = duplicates.select(*ROW_KEY)
     replaced = rows.join(copies, ROW_KEY, "left_semi").select(*STATION_HOUR).distinct()
     kept = good_rows(rows.join(copies, ROW_KEY, "left_anti"))

@@ -89,10 +89,15 @@ def test_quarantined_and_superseded_rows_are_left_out_and_replacing_rows_split_o
     raw = _exports(tmp_path / "raw", "a_2023-01.csv", "b_2023-01.csv")
     plans = plan_files(spark, raw)
     with one_file_per_partition(spark, plans):
-        rows = parse_raw(spark, raw, plans).rows
-        single, replacing = readings_to_write(rows, superseded_duplicates(rows))
+        # Persisted as write_readings does: the joins then plan over the cached rows, not over
+        # copies of the parser's (large) plan.
+        rows = parse_raw(spark, raw, plans).rows.persist()
+        duplicates = superseded_duplicates(rows).persist()
+        single, replacing = readings_to_write(rows, duplicates)
         single_rows = {(r.station, r.from_ts): (r.pm25, r.pm10, r.ws, r.city) for r in single.collect()}
         replacing_rows = [r.asDict() for r in replacing.collect()]
+        rows.unpersist()
+        duplicates.unpersist()
     assert single_rows == {
         (STATION, _hour_ms(1, 0)): (10.5, 20.0, None, "Pune"),
         (STATION, _hour_ms(31, 23)): (12.0, 24.0, None, "Pune"),
