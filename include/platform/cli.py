@@ -193,7 +193,7 @@ def _demo_data(args) -> int:
         shutil.copy2(real, incoming / real.name)
         print(f"                 + real CPCB export {real.name}")
 
-    # Turnstiles: the shared real MTA week, which the turnstile_streaming DAG replays into Kafka.
+    # Turnstiles: the real MTA week (include/sample_data), which turnstile_streaming replays into Kafka.
     from include.producers.turnstile import DEMO_DIR, SAMPLE_DIR
 
     if SAMPLE_DIR.is_dir() and not any(DEMO_DIR.glob("*.csv")):

@@ -6,7 +6,7 @@
 
 Replay: the rows of MTA turnstile files (``C/A,UNIT,SCP,STATION,LINENAME,DIVISION,DATE,TIME,DESC,
 ENTRIES,EXITS``; a file or a folder of ``*.csv``/``*.txt``; default the real week in
-``../shared/data/mta_turnstile_sample/``) in event-time order (``DATE`` + ``TIME``; rows of the same
+``include/sample_data/mta_turnstile_sample/``) in event-time order (``DATE`` + ``TIME``; rows of the same
 time keep their file order), each one JSON object with the original fields: the header's names
 without the MTA's trailing spaces, the values exactly as in the file (strings: zero padding and
 trailing spaces included, for the job to clean). The key is the turnstile, ``C/A:UNIT:SCP``, so one
@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
-from include.platform.settings import REPO_ROOT, default_home
+from include.platform.settings import default_home
 from include.producers.metrics import (
     DeliveryFailed,
     Event,
@@ -46,9 +46,10 @@ from include.producers.metrics import (
     produce_events,
     require_topic,
 )
+from include.sample_data import MTA_TURNSTILE_SAMPLE
 
 TOPIC = "turnstile-readings"
-SAMPLE_DIR = REPO_ROOT.parent / "shared" / "data" / "mta_turnstile_sample"
+SAMPLE_DIR = MTA_TURNSTILE_SAMPLE  # the real week shipped in include/sample_data
 # Where `dp demo-data` puts the week the turnstile_streaming DAG replays (the shared one when empty).
 DEMO_DIR = default_home() / "incoming" / "turnstile"
 FIELDS = ("C/A", "UNIT", "SCP", "STATION", "LINENAME", "DIVISION", "DATE", "TIME", "DESC", "ENTRIES", "EXITS")
