@@ -114,6 +114,12 @@ def stack_environment(cfg: StackConfig, results_db_url: str, metadata_url: str) 
         # their producers hold one each for as long as they run, so 4 left the batch DAGs queued.
         "AIRFLOW__CORE__PARALLELISM": "16",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # A task parses its DAG file before it runs; with the whole stack on two cores (the
+        # broker, Cassandra, the long-running Spark jobs) that parse took over Airflow's 30 s
+        # default and the tasks failed with "DagBag import timeout" in the demo. The DAG files
+        # do no I/O at parse time (tests/dags), so a longer limit only absorbs CPU contention.
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
         "AIRFLOW__CORE__FERNET_KEY": secret(cfg, "fernet_key", _fernet_key),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{cfg.airflow_port}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{airflow.USER}:admin",
