@@ -4,6 +4,11 @@ Real parts only: ``spark`` is a local Spark session with the platform's pinned j
 ``results_db`` is a fresh database on the MariaDB/MySQL server the platform uses (the
 local MariaDB, installed and started when missing, administered as root through its unix
 socket, unless DP_TEST_MYSQL_ADMIN_URL says otherwise), dropped after the test session.
+
+Markers come from the fixtures (pytest_collection_modifyitems below): a test using a fixture
+that starts Spark is ``spark``, one using a fixture that starts a server is ``stack``, so
+``-m "not stack and not spark"`` is the fast unit run and ``-m "spark and not stack"`` the
+Spark unit tests that `make test` also runs on Spark 4.0 (.venv-spark40).
 """
 from __future__ import annotations
 
@@ -35,6 +40,24 @@ for _name in list(os.environ):
 # Spark's Python workers must run the same interpreter (and packages) as the tests.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+# Fixtures (also used indirectly, through other fixtures) that start Spark: a session or spark-submit.
+SPARK_FIXTURES = {"spark", "supervisor", "pipeline", "two_runs", "generated_run", "s3_lake"}
+# Fixtures that start a server: MariaDB, the broker, moto, Cassandra, the embedded stack, Airflow's DB.
+STACK_FIXTURES = {
+    "results_server", "kafka_broker", "private_kafka_broker", "embedded_stack", "airflow_env", "cassandra_node",
+    "moto_cfg", "node", "private_cfg", "admin", "emr_settings", "moto_server", "airflow_db",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & SPARK_FIXTURES:
+            item.add_marker(pytest.mark.spark)
+        if used & STACK_FIXTURES:
+            item.add_marker(pytest.mark.stack)
+
 
 ADMIN_URL = os.environ.get("DP_TEST_MYSQL_ADMIN_URL") or "mysql://root@localhost/mysql?unix_socket=/run/mysqld/mysqld.sock"
 
@@ -89,3 +112,28 @@ def fresh_results_db(results_server):
     db = create_scratch_db(ADMIN_URL, "dp_test")
     yield db
     drop_scratch_db(ADMIN_URL, db)
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """The suite's Airflow metadata DB (SQLite in its throwaway AIRFLOW_HOME), created once: for
+    ``dag.test()`` in this process."""
+    from airflow.utils import db
+
+    db.initdb()
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto (the platform's AWS stand-in) in this process, on a free port: its endpoint URL.
+    In process, so that a test can also play what moto leaves out (tests/stack/test_emr_path.py
+    runs EMR steps through its backends)."""
+    from moto.server import ThreadedMotoServer
+
+    from include.platform.stack import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

@@ -1,0 +1,35 @@
+"""The stale-query alarm of include/streaming/health.py: a query whose last batch is older than
+the limit fails the health check, naming the query, its age and the limit; at the limit it is
+still healthy. Progress files are hand-made, the clock is given (no waiting)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from include.streaming import health
+
+# No offsets in the progress: the check needs no broker (lag 0).
+BROKER = "127.0.0.1:9"
+
+
+def _progress(folder, name: str, written_at_ms: int) -> None:
+    (folder / f"{name}.json").write_text(json.dumps({
+        "name": name, "written_at_ms": written_at_ms, "input_rows_per_second": 4.0,
+        "processed_rows_per_second": 5.0, "sources": [],
+    }))
+
+
+def test_a_query_exactly_at_the_limit_is_healthy(tmp_path):
+    _progress(tmp_path, "q", written_at_ms=1_000)
+    [report] = health.check(tmp_path, BROKER, ["q"], max_staleness_s=60, max_lag_records=0, now_ms=61_000)
+    assert report.seconds_since_batch == 60
+    assert report.line() == "q: last batch 60s ago, input 4.0 rows/s, processed 5.0 rows/s, lag 0 records"
+
+
+def test_a_query_without_a_batch_past_the_limit_raises_the_alarm(tmp_path):
+    _progress(tmp_path, "fresh", written_at_ms=100_000)
+    _progress(tmp_path, "stale", written_at_ms=1_000)
+    with pytest.raises(health.StreamingUnhealthy) as alarm:
+        health.check(tmp_path, BROKER, ["fresh", "stale"], max_staleness_s=60, max_lag_records=0, now_ms=101_000)
+    assert str(alarm.value) == "stale: stale, no batch for 100s (limit 60s)"
