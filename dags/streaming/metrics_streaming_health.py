@@ -7,7 +7,9 @@ query has not completed a batch for `DP_STREAM_MAX_STALENESS_S` (default 300 s) 
 more than `DP_STREAM_MAX_LAG` records (default 50 000).
 
 `metrics_server_totals` then aggregates the CSV files per server into MySQL
-`server_metric_totals` (`server_name, total_sum, count, average`, as in the seed).
+`server_metric_totals` (`server_name, total_sum, count, average`, as in the seed). On EMR it
+is a step on the streaming cluster (`DP_EMR_CLUSTER_ID`, else the running cluster
+`metrics_streaming` created), which keeps a slot free for it: no cluster per run.
 """
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
 from include.platform.runners import spark_job_tasks
 from include.streaming.metrics_jobs import QUERIES, SERVER_TOTALS, STATUS, bootstrap_servers
+
+# The cluster metrics_streaming creates for its two jobs (cluster_name there).
+STREAMING_CLUSTER = "dataplatform-metrics-streaming"
 
 cfg = platform_settings.load()
 MAX_STALENESS_S = float(os.environ.get("DP_STREAM_MAX_STALENESS_S", "300"))
@@ -49,5 +54,5 @@ with DAG(
                 lines.append(result.line())
         return lines
 
-    first, _ = spark_job_tasks([SERVER_TOTALS], cfg, cluster_name="dataplatform-metrics-totals")
+    first, _ = spark_job_tasks([SERVER_TOTALS], cfg, cluster_name=STREAMING_CLUSTER, on_running_cluster=True)
     check_streaming_health() >> first

@@ -162,12 +162,14 @@ def _emr_tasks(jobs: Sequence[SparkJob], settings: Settings, cluster_name: str, 
         from include.platform.spark_jobs import JARS_MANIFEST
 
         root = Path(local_dir)
-        files = [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        jars_folder = jar_uris[0].rsplit("/", 2)[-2]
+        # Not the other Spark lines' jars (build/jars/ is Spark 4.2's, for local runs).
+        files = [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                 and not (p.relative_to(root).parts[0].startswith("jars") and p.relative_to(root).parts[0] != jars_folder)]
         if not any(p.name == "spark_apps.zip" for p in files):
             raise FileNotFoundError(f"{root}/spark_apps.zip missing: run `dp build` first")
         # The steps name the jars of the cluster's Spark line from jvm/jars.sha256 (at parse
         # time): the artifact must hold exactly those.
-        jars_folder = jar_uris[0].rsplit("/", 2)[-2]
         manifest = root / jars_folder / JARS_MANIFEST
         shipped = manifest.read_text().split() if manifest.is_file() else []
         if shipped != [uri.rsplit("/", 1)[-1] for uri in jar_uris]:

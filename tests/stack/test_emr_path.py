@@ -1,11 +1,19 @@
-"""The EMR rendering of Spark jobs, against moto's EMR and S3 APIs (the embedded stack's
-AWS stand-in): cluster configuration from settings, step arguments identical to the local
-spark-submit (plus the connector jars of the artifact as --jars), and a cluster that is
-always terminated."""
+"""The EMR path, end to end against moto's EMR and S3 APIs: the platform's DAGs run with
+``dag.test()`` (the real provider operators; sensors in reschedule mode are poked again),
+while :class:`EmrPlayer` plays the part of EMR that moto leaves out, running the steps: it
+moves each step to RUNNING and then to the outcome the test planned for it.
+
+Step arguments are compared with hand-written lists, the connector jars with the `spark-4.0`
+group of jvm/jars.sha256 written out here (emr-spark-8.0.0 runs Spark 4.0.2)."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
@@ -16,27 +24,19 @@ from include.platform.runners import job_flow_overrides, spark_job_tasks
 from include.platform.spark_jobs import SparkJob
 
 ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
 JOBS = [
     SparkJob("job_one", "spark_apps/access_logs/job.py", ["--input", "s3://lake/raw/x", "--log-date", "2024-01-15"]),
     SparkJob("job_two", "spark_apps/access_logs/job.py", ["--top-n", "3"], conf={"spark.sql.shuffle.partitions": "8"}),
 ]
 APPS = "s3://dataplatform-artifacts/spark_apps"
-# The `spark` group of jvm/jars.sha256, written out here on purpose: the steps must name
+# The `spark-4.0` group of jvm/jars.sha256, written out here on purpose: the steps must name
 # exactly these jars of the artifact (checked against the lock below).
-SPARK_JARS = (
-    "analyticsaccelerator-s3-1.3.1.jar", "annotations-2.35.4.jar", "apache-client-2.35.4.jar", "arns-2.35.4.jar",
-    "auth-2.35.4.jar", "aws-core-2.35.4.jar", "aws-query-protocol-2.35.4.jar", "aws-xml-protocol-2.35.4.jar",
-    "checksums-2.35.4.jar", "checksums-spi-2.35.4.jar", "commons-pool2-2.13.1.jar", "crt-core-2.35.4.jar",
-    "endpoints-spi-2.35.4.jar", "eventstream-1.0.1.jar", "hadoop-aws-3.5.0.jar", "http-auth-2.35.4.jar",
-    "http-auth-aws-2.35.4.jar", "http-auth-aws-eventstream-2.35.4.jar", "http-auth-spi-2.35.4.jar",
-    "http-client-spi-2.35.4.jar", "identity-spi-2.35.4.jar", "json-utils-2.35.4.jar", "kafka-clients-3.9.2.jar",
-    "metrics-spi-2.35.4.jar", "profiles-2.35.4.jar", "protocol-core-2.35.4.jar", "reactive-streams-1.0.4.jar",
-    "regions-2.35.4.jar", "retries-2.35.4.jar", "retries-spi-2.35.4.jar", "s3-2.35.4.jar",
-    "s3-transfer-manager-2.35.4.jar", "sdk-core-2.35.4.jar", "spark-avro_2.13-4.2.0.jar",
-    "spark-sql-kafka-0-10_2.13-4.2.0.jar", "spark-token-provider-kafka-0-10_2.13-4.2.0.jar", "sts-2.35.4.jar",
-    "third-party-jackson-core-2.35.4.jar", "utils-2.35.4.jar", "utils-lite-2.35.4.jar",
+SPARK40_JARS = (
+    "commons-pool2-2.12.0.jar", "kafka-clients-3.9.1.jar", "spark-avro_2.13-4.0.2.jar",
+    "spark-sql-kafka-0-10_2.13-4.0.2.jar", "spark-token-provider-kafka-0-10_2.13-4.0.0.jar",
 )
-JARS_ARG = ",".join(f"{APPS}/jars/{name}" for name in SPARK_JARS)
+JARS_ARG = ",".join(f"{APPS}/jars-spark-4.0/{name}" for name in SPARK40_JARS)
 EXPECTED_STEP_ARGS = {
     "job_one": [
         "spark-submit", "--master", "yarn", "--deploy-mode", "cluster",
@@ -55,15 +55,39 @@ EXPECTED_STEP_ARGS = {
         f"{APPS}/spark_apps/access_logs/job.py", "--top-n", "3",
     ],
 }
+LAKE = "s3://dataplatform-lake/lake"
+# access_log_analysis run for 2024-06-02 analyses the day before.
+ACCESS_LOG_STEP_ARGS = [
+    "spark-submit", "--master", "yarn", "--deploy-mode", "cluster",
+    "--conf", "spark.sql.session.timeZone=UTC",
+    "--py-files", f"{APPS}/spark_apps.zip",
+    "--jars", JARS_ARG,
+    "--name", "access_log_analysis",
+    f"{APPS}/spark_apps/access_logs/job.py",
+    "--input", f"{LAKE}/raw/access_logs/date=2024-06-01",
+    "--log-date", "2024-06-01",
+    "--summary-uri", f"{LAKE}/reports/access_logs",
+    "--quarantine-uri", f"{LAKE}/quarantine/access_logs",
+    "--top-n", "10",
+]
 
 
-def test_expected_jars_are_the_locks_spark_group():
+def test_expected_jars_are_the_locks_spark_40_group():
     lines = [line.split() for line in (ROOT / "jvm" / "jars.sha256").read_text().splitlines()]
-    pinned = sorted(words[1] for words in lines if words and words[0] == "spark")
-    assert list(SPARK_JARS) == pinned, "jvm/jars.sha256 changed: update SPARK_JARS in this test"
+    pinned = sorted(words[1] for words in lines if words and words[0] == "spark-4.0")
+    assert list(SPARK40_JARS) == pinned, "jvm/jars.sha256 changed: update SPARK40_JARS in this test"
 
 
-def test_emr_steps_pass_the_artifacts_jars(monkeypatch):
+def test_the_default_release_runs_spark_4_0_and_older_ones_are_refused(monkeypatch):
+    monkeypatch.setenv("DP_RUNNER", "emr")
+    settings = platform_settings.load()
+    assert (settings.emr_release, settings.emr_spark_line) == ("emr-spark-8.0.0", "4.0")
+    monkeypatch.setenv("DP_EMR_RELEASE", "emr-7.9.0")  # Spark 3.5, Python 3.9
+    with pytest.raises(ValueError, match="Spark 4.0"):
+        platform_settings.load()
+
+
+def test_emr_steps_pass_the_artifacts_spark_40_jars(monkeypatch):
     """The rendering alone (no AWS API): DAG files do this at parse time."""
     monkeypatch.setenv("DP_RUNNER", "emr")
     settings = platform_settings.load()
@@ -72,213 +96,320 @@ def test_emr_steps_pass_the_artifacts_jars(monkeypatch):
         assert job.emr_step(settings)["HadoopJarStep"]["Args"] == EXPECTED_STEP_ARGS[job.name]
 
 
-@pytest.fixture
-def emr_settings(embedded_stack, monkeypatch):
-    cfg, env = embedded_stack
-    for key in ("AIRFLOW_CONN_AWS_DEFAULT", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                "AWS_DEFAULT_REGION"):
-        monkeypatch.setenv(key, env[key])
-    monkeypatch.setenv("DP_RUNNER", "emr")
-    monkeypatch.setenv("DP_EMR_RELEASE", "emr-7.9.0")
-    monkeypatch.setenv("DP_EMR_INSTANCE_TYPE", "m5.2xlarge")
-    monkeypatch.setenv("DP_EMR_CORE_INSTANCES", "3")
-    monkeypatch.setenv("DP_EMR_IDLE_TIMEOUT_S", "1800")
-    monkeypatch.setenv("DP_EMR_STEP_CONCURRENCY", "2")
-    settings = platform_settings.load()
-    assert settings.spark_apps_uri == "s3://dataplatform-artifacts/spark_apps"
-    return settings, env
-
-
-def _emr(env):
-    return boto3.client("emr", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1")
-
-
-def test_cluster_configuration_and_steps_on_moto(emr_settings):
-    settings, env = emr_settings
-    emr = _emr(env)
-    cluster_id = emr.run_job_flow(**job_flow_overrides(settings, "dataplatform-test"))["JobFlowId"]
-    cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
-    assert cluster["ReleaseLabel"] == "emr-7.9.0"
-    assert cluster["LogUri"].startswith("s3://dataplatform-artifacts/emr-logs")
-    assert cluster["StepConcurrencyLevel"] == 2
-    groups = {g["InstanceGroupType"]: g for g in emr.list_instance_groups(ClusterId=cluster_id)["InstanceGroups"]}
-    assert groups["CORE"]["InstanceType"] == "m5.2xlarge" and groups["CORE"]["RequestedInstanceCount"] == 3
-    policy = job_flow_overrides(settings, "x")["AutoTerminationPolicy"]
-    assert policy == {"IdleTimeout": 1800}
-    # the results-DB secret travels by name only
-    assert "password" not in json.dumps(job_flow_overrides(settings, "x")).lower()
-
-    step_ids = emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[job.emr_step(settings) for job in JOBS])["StepIds"]
-    for job, step_id in zip(JOBS, step_ids):
-        step = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]
-        assert step["Config"]["Jar"] == "command-runner.jar"
-        assert step["Config"]["Args"] == EXPECTED_STEP_ARGS[job.name]
-
-    emr.terminate_job_flows(JobFlowIds=[cluster_id])
-    assert emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"] in ("TERMINATING", "TERMINATED")
-
-
-def test_emr_step_and_local_spark_submit_carry_the_same_arguments(emr_settings, monkeypatch):
+def test_emr_step_and_local_spark_submit_carry_the_same_arguments(monkeypatch):
     """One job definition: the provider's rendered spark-submit and the EMR step differ only
     in the artifact root, in --master/--deploy-mode and in --jars (local applications get
-    the same jars through spark.jars in their Spark configuration)."""
+    their jars through spark.jars in their Spark configuration)."""
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
-    settings, env = emr_settings
+    monkeypatch.setenv("DP_RUNNER", "emr")
+    settings = platform_settings.load()
     local = dataclasses.replace(settings, runner="local", spark_apps_uri="file:///opt/build")
     monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[2]"}))
     for job in JOBS:
         op = job.local_operator(local)
-        hook = SparkSubmitHook(
-            conf=op.conf, conn_id=op._conn_id, py_files=op.py_files, name=op.name,
-            application_args=op.application_args,
-        )
+        hook = SparkSubmitHook(conf=op.conf, conn_id=op._conn_id, py_files=op.py_files, name=op.name,
+                               application_args=op.application_args)
         command = hook._build_spark_submit_command(op.application)
         assert command[:3] == ["spark-submit", "--master", "local[2]"]
         assert "--jars" not in command
-        step_args = job.emr_step(settings)["HadoopJarStep"]["Args"]
-        assert step_args[:5] == ["spark-submit", "--master", "yarn", "--deploy-mode", "cluster"]
+        step_args = EXPECTED_STEP_ARGS[job.name]
         jars_at = step_args.index("--jars")
-        assert step_args[jars_at + 1] == JARS_ARG
         without_jars = step_args[5:jars_at] + step_args[jars_at + 2:]
         assert [a.replace("file:///opt/build", "ROOT") for a in command[3:]] == [
-            a.replace("s3://dataplatform-artifacts/spark_apps", "ROOT") for a in without_jars
+            a.replace(APPS, "ROOT") for a in without_jars
         ]
 
 
-def test_cluster_is_terminated_even_when_a_step_fails(emr_settings):
-    from airflow.sdk import DAG
-    from airflow.task.trigger_rule import TriggerRule
+def test_cluster_configuration_comes_from_settings(monkeypatch):
+    for name, value in {
+        "DP_RUNNER": "emr", "DP_EMR_INSTANCE_TYPE": "m5.2xlarge", "DP_EMR_CORE_INSTANCES": "3",
+        "DP_EMR_IDLE_TIMEOUT_S": "1800", "DP_EMR_STEP_CONCURRENCY": "2", "DP_AWS_REGION": "eu-west-1",
+        "DP_EMR_SERVICE_ROLE": "EMR_DefaultRole_V2", "DP_EMR_JOB_FLOW_ROLE": "dp-emr-instance",
+        "DP_EMR_SUBNET_ID": "subnet-0abc", "DP_EMR_PRIMARY_SECURITY_GROUP": "sg-1",
+        "DP_EMR_CORE_SECURITY_GROUP": "sg-2", "DP_EMR_SERVICE_ACCESS_SECURITY_GROUP": "sg-3",
+    }.items():
+        monkeypatch.setenv(name, value)
+    config = job_flow_overrides(platform_settings.load(), "c")
+    assert config["ReleaseLabel"] == "emr-spark-8.0.0"
+    assert (config["ServiceRole"], config["JobFlowRole"]) == ("EMR_DefaultRole_V2", "dp-emr-instance")
+    assert {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"} in config["Tags"]
+    instances = config["Instances"]
+    assert (instances["Ec2SubnetId"], instances["EmrManagedMasterSecurityGroup"], instances["EmrManagedSlaveSecurityGroup"],
+            instances["ServiceAccessSecurityGroup"]) == ("subnet-0abc", "sg-1", "sg-2", "sg-3")
+    assert [g["InstanceCount"] for g in instances["InstanceGroups"]] == [1, 3]
+    assert config["AutoTerminationPolicy"] == {"IdleTimeout": 1800} and config["StepConcurrencyLevel"] == 2
+    [env] = config["Configurations"][0]["Configurations"]
+    assert env["Properties"] == {"DP_RESULTS_DB_SECRET_ID": "dataplatform/results-db", "AWS_DEFAULT_REGION": "eu-west-1",
+                                 "PYSPARK_PYTHON": "/usr/bin/python3.11"}
+    defaults = config["Configurations"][1]["Properties"]
+    assert defaults["spark.pyspark.python"] == "/usr/bin/python3.11"
+    for prefix in ("spark.yarn.appMasterEnv", "spark.executorEnv"):
+        assert defaults[f"{prefix}.AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert config["BootstrapActions"][0]["ScriptBootstrapAction"] == {
+        "Path": f"{APPS}/bootstrap/install_python_deps.sh", "Args": [f"{APPS}/bootstrap", "/usr/bin/python3.11"]}
+    # the results-DB secret travels by name only
+    assert "password" not in json.dumps(config).lower()
+    # without network settings EMR picks its defaults: no empty ids are sent
+    monkeypatch.delenv("DP_EMR_SUBNET_ID")
+    assert "Ec2SubnetId" not in job_flow_overrides(platform_settings.load(), "c")["Instances"]
 
-    settings, _ = emr_settings
+
+def test_task_shapes_retries_timeout_and_teardown(monkeypatch):
+    from airflow.sdk import DAG
+
+    monkeypatch.setenv("DP_RUNNER", "emr")
+    monkeypatch.setenv("DP_EMR_STEP_TIMEOUT_S", "7200")
+    monkeypatch.setenv("DP_EMR_POLL_INTERVAL_S", "30")
+    settings = platform_settings.load()
     with DAG("emr_shape", schedule=None, catchup=False) as dag:
         spark_job_tasks(JOBS, settings, cluster_name="c")
-    terminate = dag.get_task("terminate_emr_cluster")
-    guard = dag.get_task("steps_succeeded")
-    assert terminate.trigger_rule == TriggerRule.ALL_DONE
+    with DAG("emr_reuse", schedule=None, catchup=False) as reuse:
+        spark_job_tasks(JOBS[:1], dataclasses.replace(settings, emr_cluster_id="j-X"), cluster_name="c2",
+                        step_timeout_s=86400)
+    create, terminate = dag.get_task("create_emr_cluster"), dag.get_task("terminate_emr_cluster")
+    assert create.retries == 0 and all(dag.get_task(f"{j.name}_add_step").retries == 0 for j in JOBS)
+    assert terminate.is_teardown and create.task_id in terminate.upstream_task_ids
     assert {"job_one", "job_two"} <= terminate.upstream_task_ids
-    # terminate alone would turn a failed run green; the guard fails it
-    assert guard.trigger_rule == TriggerRule.ONE_FAILED
-    assert {"create_emr_cluster", "job_one", "job_two", "terminate_emr_cluster"} <= guard.upstream_task_ids
-    assert all(dag.get_task(j.name).deferrable for j in JOBS)
-
-    # Reusing a cluster: no create, no terminate.
-    reuse = dataclasses.replace(settings, emr_cluster_id="j-EXISTING")
-    with DAG("emr_reuse", schedule=None, catchup=False) as dag2:
-        spark_job_tasks(JOBS, reuse, cluster_name="c")
-    assert "create_emr_cluster" not in dag2.task_ids and "terminate_emr_cluster" not in dag2.task_ids
-    assert dag2.get_task("job_one_add_step").job_flow_id == "j-EXISTING"
+    sensor = dag.get_task("job_one")
+    assert (sensor.mode, sensor.poke_interval, sensor.timeout) == ("reschedule", 30, 7200)
+    # a DAG's own timeout; a given cluster is neither created nor terminated
+    assert reuse.get_task("job_one").timeout == 86400
+    assert not {"create_emr_cluster", "terminate_emr_cluster"} & set(reuse.task_ids)
+    assert reuse.get_task("job_one_add_step").job_flow_id == "j-X"
 
 
-def test_upload_and_create_operators_run_against_moto(emr_settings, tmp_path):
-    """The real provider operators, executed against moto: artifact upload, cluster creation,
-    steps, termination."""
-    from airflow.sdk import DAG
-
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    """`dp build`'s artifact (bundle, bootstrap, jars of both Spark lines) in a folder of its own."""
     from include.platform.spark_jobs import build_bundle
 
-    settings, env = emr_settings
-    build_bundle(tmp_path / "build")
-    settings = dataclasses.replace(settings, spark_apps_local_dir=str(tmp_path / "build"))
-    s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    out = tmp_path_factory.mktemp("emr-build")
+    build_bundle(out)
+    return out
+
+
+def _emr_backend():
+    from moto.backends import get_backend
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return get_backend("emr")[DEFAULT_ACCOUNT_ID][REGION]
+
+
+class EmrPlayer:
+    """EMR's step execution, which moto does not do: each PENDING step is started when the
+    cluster has a free step slot (StepConcurrencyLevel), then ends as planned: ``plan`` maps a
+    step name to the outcomes of its first, second, ... submission (default COMPLETED).
+    A step planned "HOLD" stays RUNNING until the cluster's steps have been listed by state
+    once (an operator deciding whether to re-attach), then completes."""
+
+    def __init__(self, plan: dict[str, list[str]] | None = None):
+        self.plan = plan or {}
+        self.submissions: dict[str, int] = {}
+        self.outcome: dict[str, str] = {}
+        self.steps_listed = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            for cluster in list(_emr_backend().clusters.values()):
+                if cluster.state in ("TERMINATING", "TERMINATED"):
+                    continue
+                running = [s for s in cluster.steps if s.state == "RUNNING"]
+                for step in cluster.steps:
+                    if step.state == "PENDING" and len(running) < cluster.step_concurrency_level:
+                        step.state = "RUNNING"
+                        running.append(step)
+                for step in running:
+                    if step.id not in self.outcome:  # first seen running: decide, end it next round
+                        n = self.submissions.get(step.name, 0)
+                        self.submissions[step.name] = n + 1
+                        plan = self.plan.get(step.name, [])
+                        self.outcome[step.id] = plan[n] if n < len(plan) else "COMPLETED"
+                        continue
+                    if self.outcome[step.id] == "HOLD" and not self.steps_listed.is_set():
+                        continue
+                    step.state = "COMPLETED" if self.outcome[step.id] == "HOLD" else self.outcome[step.id]
+                    step.end_date_time = datetime.now(timezone.utc)
+            time.sleep(0.3)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def emr_env(moto_server, artifact, airflow_db, monkeypatch):
+    """The EMR runner against moto: the AWS connection, an artifact bucket, a fast poll."""
+    connection = {"conn_type": "aws", "login": "testing", "password": "testing",
+                  "extra": {"endpoint_url": moto_server, "region_name": REGION}}
+    env = {
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+        "DP_RUNNER": "emr", "DP_EMR_POLL_INTERVAL_S": "1", "DP_LAKE_URI": LAKE,
+        "DP_SPARK_APPS_LOCAL_DIR": str(artifact),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name=REGION)
     s3.create_bucket(Bucket="dataplatform-artifacts")
-    with DAG("emr_run", schedule=None, catchup=False) as dag:
-        spark_job_tasks(JOBS[:1], settings, cluster_name="dataplatform-run")
-
-    class _TI:  # the operators only push/pull XComs and links through it
-        xcoms: dict = {}
-
-        def xcom_push(self, key, value, **_):
-            self.xcoms[key] = value
-
-        def xcom_pull(self, task_ids=None, key="return_value", **_):
-            return self.xcoms.get(task_ids)
-
-    ti = _TI()
-    context = {"ti": ti, "task_instance": ti}
-    upload = dag.get_task("upload_spark_apps")
-    # an artifact without the jars the steps name is refused before anything is uploaded
-    bare = tmp_path / "bare"
-    bare.mkdir()
-    (bare / "spark_apps.zip").write_bytes((tmp_path / "build" / "spark_apps.zip").read_bytes())
-    with pytest.raises(FileNotFoundError, match="spark jars of jvm/jars.sha256"):
-        upload.python_callable(str(bare), settings.spark_apps_uri)
-    upload.python_callable(settings.spark_apps_local_dir, settings.spark_apps_uri)
-    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="dataplatform-artifacts", Prefix="spark_apps/")["Contents"]}
-    assert {"spark_apps/spark_apps.zip", "spark_apps/spark_apps/access_logs/job.py",
-            "spark_apps/bootstrap/install_python_deps.sh", "spark_apps/jars/MANIFEST"} <= keys
-    # every jar the steps name is in the bucket, where --jars looks for it
-    assert {f"{APPS}/jars/{name}" for name in SPARK_JARS} <= {f"s3://dataplatform-artifacts/{k}" for k in keys}
-    assert (tmp_path / "build" / "jars" / "MANIFEST").read_text().split() == list(SPARK_JARS)
-
-    cluster_id = dag.get_task("create_emr_cluster").execute(context)
-    assert cluster_id.startswith("j-")
-    add = dag.get_task("job_one_add_step")
-    add.job_flow_id = cluster_id
-    step_ids = add.execute(context)
-    step = _emr(env).describe_step(ClusterId=cluster_id, StepId=step_ids[0])["Step"]
-    assert step["Config"]["Args"] == EXPECTED_STEP_ARGS["job_one"]
-    terminate = dag.get_task("terminate_emr_cluster")
-    terminate.job_flow_id = cluster_id
-    terminate.execute(context)
-    assert _emr(env).describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"] in ("TERMINATING", "TERMINATED")
+    return boto3.client("emr", endpoint_url=moto_server, region_name=REGION)
 
 
-def test_landing_into_an_s3_lake_on_moto(emr_settings, tmp_path):
+def _load_dag(relative: str):
+    """A DAG file imported afresh, so that it reads the settings of this test."""
+    path = ROOT / "dags" / relative
+    spec = importlib.util.spec_from_file_location(f"dag_under_test_{uuid.uuid4().hex}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def _states(run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def _clusters(emr, name: str) -> list[dict]:
+    return [c for c in emr.list_clusters()["Clusters"] if c["Name"] == name]
+
+
+def _steps(emr, cluster_id: str) -> list[dict]:
+    return list(reversed(emr.list_steps(ClusterId=cluster_id)["Steps"]))  # oldest first
+
+
+LOGICAL_DATE = datetime(2024, 6, 2, tzinfo=timezone.utc)
+
+
+def test_batch_dag_creates_a_cluster_runs_its_step_and_terminates_it(emr_env):
+    emr = emr_env
+    dag = _load_dag("access_logs/access_log_analysis.py")
+    with EmrPlayer():
+        run = dag.test(logical_date=LOGICAL_DATE, mark_success_pattern="wait_for_day_folder")
+    assert run.state == "success", _states(run)
+    [cluster] = _clusters(emr, "dataplatform-access-logs-2024-06-01")
+    assert cluster["Status"]["State"] == "TERMINATED"
+    described = emr.describe_cluster(ClusterId=cluster["Id"])["Cluster"]
+    assert described["ReleaseLabel"] == "emr-spark-8.0.0"
+    [step] = _steps(emr, cluster["Id"])
+    assert step["Status"]["State"] == "COMPLETED"
+    assert step["Config"]["Args"] == ACCESS_LOG_STEP_ARGS
+    keys = {o["Key"] for o in boto3.client("s3", region_name=REGION, endpoint_url=emr.meta.endpoint_url)
+            .list_objects_v2(Bucket="dataplatform-artifacts", Prefix="spark_apps/")["Contents"]}
+    # every jar the step names is in the bucket, where --jars looks for it
+    assert {f"spark_apps/jars-spark-4.0/{name}" for name in SPARK40_JARS} <= keys
+    assert not any(k.startswith("spark_apps/jars/") for k in keys), "Spark 4.2's jars are for local runs"
+    assert {"spark_apps/spark_apps.zip", "spark_apps/bootstrap/install_python_deps.sh",
+            "spark_apps/bootstrap/requirements.txt", "spark_apps/bootstrap/constraints.txt"} <= keys
+
+
+def test_a_failing_step_fails_the_run_and_the_cluster_is_terminated(emr_env):
+    emr = emr_env
+    dag = _load_dag("access_logs/access_log_analysis.py")
+    with EmrPlayer({"access_log_analysis": ["FAILED"]}):
+        run = dag.test(logical_date=datetime(2024, 6, 3, tzinfo=timezone.utc), mark_success_pattern="wait_for_day_folder")
+    states = _states(run)
+    assert run.state == "failed", states
+    assert states["access_log_analysis"] == "failed" and states["terminate_emr_cluster"] == "success"
+    [cluster] = _clusters(emr, "dataplatform-access-logs-2024-06-02")
+    assert cluster["Status"]["State"] == "TERMINATED"
+    assert [s["Status"]["State"] for s in _steps(emr, cluster["Id"])] == ["FAILED"]
+
+
+def test_a_failed_creation_skips_the_teardown_instead_of_failing_it(emr_env, monkeypatch):
+    from moto.emr.exceptions import ValidationException
+    from moto.emr.models import ElasticMapReduceBackend
+
+    def refuse(*args, **kwargs):
+        raise ValidationException("Instance type is not supported in this Availability Zone")
+
+    monkeypatch.setattr(ElasticMapReduceBackend, "run_job_flow", refuse)
+    dag = _load_dag("access_logs/access_log_analysis.py")
+    run = dag.test(logical_date=datetime(2024, 6, 4, tzinfo=timezone.utc), mark_success_pattern="wait_for_day_folder")
+    states = _states(run)
+    assert run.state == "failed"
+    assert states["create_emr_cluster"] == "failed"
+    assert states["terminate_emr_cluster"] != "failed", states  # not called with job_flow_id="None"
+
+
+def test_streaming_retry_resubmits_the_job_through_airflow(emr_env):
+    """The job's step dies: the task fails, Airflow retries it, and the retry adds a fresh step
+    (which resumes from the checkpoint) on the same cluster, created with a slot per job + 1."""
+    emr = emr_env
+    dag = _load_dag("streaming/weather_streaming.py")
+    with EmrPlayer({"weather_streaming": ["FAILED", "COMPLETED"]}):
+        run = dag.test(mark_success_pattern="produce_weather")
+    assert run.state == "success", _states(run)
+    [cluster] = _clusters(emr, "dataplatform-weather-streaming")
+    assert emr.describe_cluster(ClusterId=cluster["Id"])["Cluster"]["StepConcurrencyLevel"] == 2
+    steps = _steps(emr, cluster["Id"])
+    assert [(s["Name"], s["Status"]["State"]) for s in steps] == [("weather_streaming", "FAILED"),
+                                                                  ("weather_streaming", "COMPLETED")]
+    assert steps[0]["Config"]["Args"] == steps[1]["Config"]["Args"]
+    assert cluster["Status"]["State"] == "TERMINATED"
+
+
+def test_a_retried_streaming_task_reattaches_to_its_live_step(emr_env, monkeypatch):
+    """A step of the job's name still RUNNING (the task's worker was lost, say): the task waits
+    for it and adds no second step on the same checkpoint."""
+    from moto.emr.models import ElasticMapReduceBackend
+
+    emr = emr_env
+    settings = platform_settings.load()
+    cluster_id = emr.run_job_flow(**job_flow_overrides(settings, "long-running", step_concurrency=3))["JobFlowId"]
+    monkeypatch.setenv("DP_EMR_CLUSTER_ID", cluster_id)
+    dag = _load_dag("streaming/weather_streaming.py")
+    job = dag.get_task("weather_streaming")
+    emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=job.steps)
+    with EmrPlayer({"weather_streaming": ["HOLD"]}) as player:
+        list_steps = ElasticMapReduceBackend.list_steps
+
+        def listed(self, cluster_id, marker=None, step_ids=None, step_states=None):
+            if step_states:
+                player.steps_listed.set()
+            return list_steps(self, cluster_id, marker=marker, step_ids=step_ids, step_states=step_states)
+
+        monkeypatch.setattr(ElasticMapReduceBackend, "list_steps", listed)
+        run = dag.test(mark_success_pattern="produce_weather")
+    assert run.state == "success", _states(run)
+    assert [s["Status"]["State"] for s in _steps(emr, cluster_id)] == ["COMPLETED"]
+    emr.terminate_job_flows(JobFlowIds=[cluster_id])
+
+
+def test_health_totals_run_on_the_streaming_cluster_not_a_new_one(emr_env):
+    emr = emr_env
+    settings = platform_settings.load()
+    streaming = emr.run_job_flow(**job_flow_overrides(settings, "dataplatform-metrics-streaming", 3))["JobFlowId"]
+    before = {c["Id"] for c in emr.list_clusters()["Clusters"]}
+    dag = _load_dag("streaming/metrics_streaming_health.py")
+    assert "create_emr_cluster" not in dag.task_ids and "terminate_emr_cluster" not in dag.task_ids
+    with EmrPlayer():
+        run = dag.test(mark_success_pattern="check_streaming_health")
+    assert run.state == "success", _states(run)
+    assert {c["Id"] for c in emr.list_clusters()["Clusters"]} == before
+    assert [(s["Name"], s["Status"]["State"]) for s in _steps(emr, streaming)] == [("metrics_server_totals", "COMPLETED")]
+    assert emr.describe_cluster(ClusterId=streaming)["Cluster"]["Status"]["State"] == "WAITING"
+    emr.terminate_job_flows(JobFlowIds=[streaming])
+
+
+def test_landing_into_an_s3_lake_on_moto(emr_env, tmp_path):
     """air_quality_land with an s3:// lake: exports converted locally, uploaded with their layout."""
-    import importlib.util
-    from pathlib import Path
-
     from include.generators.air_quality import generate
 
-    settings, env = emr_settings
-    path = Path(__file__).resolve().parents[2] / "dags" / "air_quality" / "air_quality_land.py"
+    path = ROOT / "dags" / "air_quality" / "air_quality_land.py"
     spec = importlib.util.spec_from_file_location("air_quality_land_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     incoming = tmp_path / "incoming"
     generated = generate(incoming, rows=200, stations=2, seed=3)
-    s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    s3 = boto3.client("s3", endpoint_url=emr_env.meta.endpoint_url, region_name=REGION)
     s3.create_bucket(Bucket="lake-under-test")
 
     uploaded = module.dag.get_task("land_exports").python_callable(str(incoming), "s3://lake-under-test/lake/raw/air_quality")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="lake-under-test")["Contents"]}
     assert keys == {f"lake/raw/air_quality/{Path(f.path).name}" for f in generated.files}
     assert sorted(uploaded) == sorted(f"s3://lake-under-test/{k}" for k in keys)
-
-
-def test_long_running_jobs_are_resubmitted_by_their_task_retry_on_moto(emr_settings):
-    """Streaming jobs on EMR: one deferrable add-step task per job, so that a retry of the
-    task (after the step failed) adds a fresh step instead of re-reading the failed one."""
-    from airflow.providers.amazon.aws.operators.emr import EmrAddStepsOperator
-    from airflow.providers.amazon.aws.triggers.emr import EmrAddStepsTrigger
-    from airflow.sdk import DAG
-    from airflow.sdk.exceptions import TaskDeferred
-
-    settings, env = emr_settings
-    with DAG("emr_streaming", schedule=None, catchup=False) as dag:
-        spark_job_tasks(JOBS, settings, cluster_name="c", chain_jobs=False, long_running=True)
-    assert not any(t.endswith("_add_step") for t in dag.task_ids)
-    task = dag.get_task("job_one")
-    assert isinstance(task, EmrAddStepsOperator) and task.deferrable
-    assert task.waiter_delay * task.waiter_max_attempts > 10 * 365 * 24 * 3600  # waits "forever"
-    assert {"job_one", "job_two"} <= dag.get_task("terminate_emr_cluster").upstream_task_ids
-
-    emr = _emr(env)
-    cluster_id = emr.run_job_flow(**job_flow_overrides(settings, "dataplatform-streaming"))["JobFlowId"]
-    task.job_flow_id = cluster_id
-
-    class _TI:
-        def xcom_push(self, *args, **kwargs):
-            pass
-
-    submitted = []
-    for _attempt in range(2):  # first try, then the retry after the step died
-        with pytest.raises(TaskDeferred) as deferred:
-            task.execute({"ti": _TI(), "task_instance": _TI()})
-        assert isinstance(deferred.value.trigger, EmrAddStepsTrigger)
-        submitted += deferred.value.trigger.serialize()[1]["step_ids"]
-    assert len(set(submitted)) == 2
-    args = [emr.describe_step(ClusterId=cluster_id, StepId=s)["Step"]["Config"]["Args"] for s in submitted]
-    assert args[0] == args[1] == JOBS[0].emr_step(settings)["HadoopJarStep"]["Args"]
-    emr.terminate_job_flows(JobFlowIds=[cluster_id])
