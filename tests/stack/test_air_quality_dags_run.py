@@ -31,6 +31,27 @@ def _dags_test(env, dag_id):
     return run.stdout + run.stderr
 
 
+def damaged_lines(generated) -> dict[tuple[str, int], str]:
+    """``(file name, line number): reason`` of every damaged data line of the generated exports,
+    read off the files by the generator's three kinds of damage (a date that does not exist, a
+    typo in a number, a field lost), without the converter's code."""
+    expected = {}
+    for generated_file in generated.files:
+        lines = Path(generated_file.path).read_text().splitlines()
+        header_at = next(i for i, line in enumerate(lines) if line.startswith("From Date,To Date,"))
+        header = lines[header_at].split(",")
+        for number, line in enumerate(lines[header_at + 1:], start=header_at + 2):
+            fields, key = line.split(","), (Path(generated_file.path).name, number)
+            if fields[0] == "31-02-2023 25:00":
+                expected[key] = "unparseable From Date: '31-02-2023 25:00'"
+            elif "12..5" in fields:
+                column = header[fields.index("12..5")]
+                expected[key] = f"non-numeric {column}: '12..5'"
+            elif len(fields) < len(header):
+                expected[key] = f"wrong number of fields: expected {len(header)}, got {len(fields)}"
+    return expected
+
+
 def _fingerprint(db: ResultsDb) -> dict[str, tuple[int, str]]:
     conn = db.connect()
     out = {}
@@ -77,7 +98,17 @@ def test_land_convert_and_ten_jobs(airflow_env):
     quarantined = {k: n for k, n in lake.files("quarantine/air_quality/rows").items() if k.endswith(".json") and n}
     assert quarantined, "malformed generated rows should be quarantined"
     bad_lines = b"".join(lake.read(f"quarantine/air_quality/rows/{k}") for k in quarantined).splitlines()
-    assert len(bad_lines) == sum(f.bad_rows for f in generated.files)
+    # The quarantined rows are exactly the damaged lines, each with the reason its damage gives
+    # (the reason names the column in the converter's terms: compare the quoted value).
+    rows = {(Path(r["source_file"]).name, r["line_number"]): r["reason"] for r in map(json.loads, bad_lines)}
+    expected = damaged_lines(generated)
+    assert len(expected) == generated.bad_rows
+    assert sorted(rows) == sorted(expected)
+    for key, reason in expected.items():
+        if reason.startswith("non-numeric"):
+            assert rows[key].startswith("non-numeric ") and rows[key].endswith(": '12..5'"), (key, rows[key])
+        else:
+            assert reason in rows[key], (key, rows[key], reason)
 
     log = _dags_test(env, "air_quality_jobs")
     db = ResultsDb.from_url(env["AIRFLOW_CONN_MYSQL_RESULTS"])
