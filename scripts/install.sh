@@ -52,7 +52,7 @@ fi
 # those tests import, at the lock's versions (requirements.lock as constraints); no Airflow: its
 # Spark provider pulls pyspark-client, which would write 4.2's Python files over pyspark 4.0's.
 SPARK40_PYSPARK=pyspark==4.0.2
-SPARK40_PACKAGES=(pytest pytest-timeout pandas numpy pyarrow protobuf pymysql cryptography confluent-kafka
+SPARK40_PACKAGES=(pytest pytest-timeout pandas numpy pyarrow protobuf grpcio-tools pymysql cryptography confluent-kafka
                   cassandra-driver boto3 psutil pyyaml)
 install_spark40() {
   [ -x .venv-spark40/bin/python ] || "$PYTHON" -m venv .venv-spark40
