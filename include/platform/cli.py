@@ -145,6 +145,11 @@ class _LakeFiles:
             return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
         return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in self._keys(folder_uri, delimiter="/")[1]})
 
+    def exists(self, file_uri: str) -> bool:
+        if self.is_local:
+            return self._local(file_uri).is_file()
+        return self._bucket_key(file_uri)[1] in self._keys(file_uri.rsplit("/", 1)[0])[0]
+
     def touch(self, file_uri: str) -> None:
         if self.is_local:
             path = self._local(file_uri)
@@ -207,14 +212,32 @@ def _demo_data(args) -> int:
 
 
 def _stream_stop(args) -> int:
-    """Ask the streaming jobs to stop gracefully (between micro-batches)."""
+    """Ask the streaming jobs to stop gracefully (between micro-batches); with ``--wait``, return
+    once each has stopped (its STOPPED marker), so its checkpoint is free for a run by hand."""
+    import time
+
     from spark_apps.common.lake import join
+    from spark_apps.streaming.supervision import STOP_MARKER, STOPPED_MARKER
 
     lake = _LakeFiles(stack.StackConfig())
     status = join(lake.uri, "streaming", "_status")
-    for job in args.jobs or lake.subfolders(status):
-        lake.touch(join(status, job, "STOP"))
+    jobs = args.jobs or lake.subfolders(status)
+    for job in jobs:
+        lake.touch(join(status, job, STOP_MARKER))
         print(f"stop requested: {job}")
+    if not args.wait:
+        return 0
+    deadline = time.monotonic() + args.timeout
+    waiting = list(jobs)
+    while waiting and time.monotonic() < deadline:
+        for job in [j for j in waiting if lake.exists(join(status, j, STOPPED_MARKER))]:
+            waiting.remove(job)
+            print(f"stopped: {job}")
+        if waiting:
+            time.sleep(1)
+    if waiting:
+        raise stack.StackError(f"not stopped after {args.timeout:.0f}s: {', '.join(waiting)} "
+                               "(not running, or still in a micro-batch: see its Airflow task log)")
     return 0
 
 
@@ -242,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=_demo_data)
     stop = sub.add_parser("stream-stop", help="stop streaming jobs gracefully (pause metrics_streaming first)")
     stop.add_argument("jobs", nargs="*", help="job folders under streaming/_status (default: all)")
+    stop.add_argument("--wait", action="store_true", help="return once every job has stopped")
+    stop.add_argument("--timeout", type=float, default=300.0, help="seconds --wait waits at most")
     stop.set_defaults(func=_stream_stop)
     run = sub.add_parser("run", help="run a command with the stack's environment")
     run.add_argument("command", nargs=argparse.REMAINDER)

@@ -5,8 +5,9 @@
   health task of the supervisor DAG reads it (staleness, rates) and compares the end
   offsets with the broker's to compute the consumer lag.
 * Graceful stop: creating ``<status_uri>/STOP`` makes the job stop each query *between*
-  micro-batches (never in the middle of one) and exit 0. `dp stream-stop` and the
-  supervisor's stop task create it; the next submission removes it.
+  micro-batches (never in the middle of one), write ``<status_uri>/STOPPED`` once every
+  query has stopped, and exit 0. `dp stream-stop` creates the marker (`--wait` waits for
+  ``STOPPED``); the next submission removes both.
 * Failure: any query failing ends the job with an error, so the Airflow task fails and
   its retry resubmits the job, which resumes from its checkpoint.
 """
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STOP_MARKER = "STOP"
+STOPPED_MARKER = "STOPPED"  # written after a graceful stop: the checkpoint is free for another run
 
 
 def progress_uri(status_uri: str, query_name: str) -> str:
@@ -85,6 +87,7 @@ def run_until_stopped(
                     time.sleep(0.2)
                 query.stop()
                 write_progress(spark, status_uri, query)
+            lake.write_text(spark, lake.join(status_uri, STOPPED_MARKER), json.dumps({"stopped_at_ms": int(time.time() * 1000)}))
             log.info("stopped gracefully on %s", stop_marker)
             return
         if not any(q.isActive for q in queries):
@@ -118,4 +121,6 @@ def add_streaming_arguments(parser, trigger_seconds: float) -> None:
 
 
 def clear_stop_marker(spark: "SparkSession", status_uri: str) -> None:
-    lake.delete(spark, lake.join(status_uri, STOP_MARKER))
+    """At a job's start: no STOP left from the last stop, and no STOPPED while it runs."""
+    for marker in (STOP_MARKER, STOPPED_MARKER):
+        lake.delete(spark, lake.join(status_uri, marker))

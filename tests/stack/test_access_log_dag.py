@@ -95,3 +95,10 @@ def test_demo_data_and_stream_stop_on_the_s3_lake(embedded_stack, tmp_path):
         lake.s3.put_object(Bucket=lake.bucket, Key=f"{lake.prefix}/streaming/_status/{job}/q.json", Body=b"{}")
     assert dp("stream-stop").splitlines() == ["stop requested: job_a", "stop requested: job_b"]
     assert set(lake.files("streaming/_status")) == {"job_a/q.json", "job_a/STOP", "job_b/q.json", "job_b/STOP"}
+    # --wait returns once a job has written STOPPED (after its graceful stop), and fails on one that has not.
+    lake.s3.put_object(Bucket=lake.bucket, Key=f"{lake.prefix}/streaming/_status/job_a/STOPPED", Body=b"{}")
+    assert dp("stream-stop", "--wait", "--timeout", "5", "job_a").splitlines() == ["stop requested: job_a",
+                                                                                  "stopped: job_a"]
+    waited = subprocess.run([str(Path(sys.executable).parent / "dp"), "stream-stop", "--wait", "--timeout", "2",
+                             "job_b"], env=dp_env, capture_output=True, text=True, timeout=300)
+    assert waited.returncode != 0 and "not stopped after 2s: job_b" in waited.stderr

@@ -209,6 +209,7 @@ def test_the_job_as_the_supervisor_submits_it_reports_progress_and_stops_on_the_
         wait_for(healthy, 120, "both queries reported without lag", tick=alive)
         (status / "weather" / "STOP").touch()
         assert proc.wait(timeout=180) == 0, log_path.read_text()[-3000:]
+        assert (status / "weather" / "STOPPED").is_file()  # what `dp stream-stop --wait` waits for
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
