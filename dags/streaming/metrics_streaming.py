@@ -31,7 +31,7 @@ from airflow.sdk import DAG, task
 from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
 from include.platform.runners import spark_job_tasks
-from include.streaming.metrics_jobs import JOB_A, JOB_B, bootstrap_servers
+from include.streaming.metrics_jobs import JOB_A, JOB_B, STREAMING_CLUSTER, bootstrap_servers
 
 cfg = platform_settings.load()
 
@@ -59,5 +59,5 @@ with DAG(
 
     produce_server_metrics()
     # Two independent long-running applications, not chained.
-    spark_job_tasks([JOB_A, JOB_B], cfg, cluster_name="dataplatform-metrics-streaming", chain_jobs=False,
+    spark_job_tasks([JOB_A, JOB_B], cfg, cluster_name=STREAMING_CLUSTER, chain_jobs=False,
                     long_running=True)

@@ -20,10 +20,7 @@ from airflow.sdk import DAG, task
 from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
 from include.platform.runners import spark_job_tasks
-from include.streaming.metrics_jobs import QUERIES, SERVER_TOTALS, STATUS, bootstrap_servers
-
-# The cluster metrics_streaming creates for its two jobs (cluster_name there).
-STREAMING_CLUSTER = "dataplatform-metrics-streaming"
+from include.streaming.metrics_jobs import QUERIES, SERVER_TOTALS, STATUS, STREAMING_CLUSTER, bootstrap_servers
 
 cfg = platform_settings.load()
 MAX_STALENESS_S = float(os.environ.get("DP_STREAM_MAX_STALENESS_S", "300"))

@@ -9,6 +9,9 @@ from spark_apps.common.lake import join
 
 cfg = platform_settings.load()
 
+# The EMR cluster metrics_streaming creates for its jobs; metrics_streaming_health adds its
+# totals step to it (it never creates a cluster of its own).
+STREAMING_CLUSTER = "dataplatform-metrics-streaming"
 CHECKPOINTS = join(cfg.lake_uri, "streaming", "_checkpoints")
 STATUS = join(cfg.lake_uri, "streaming", "_status")
 
