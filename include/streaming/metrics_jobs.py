@@ -55,12 +55,11 @@ STREAM_CONF = {
 KAFKA = "{{ conn.%s.extra_dejson['bootstrap.servers'] }}" % cfg.kafka_conn_id
 
 # Micro-batches back to back for latency (0 s; DP_STREAM_TRIGGER_SECONDS, fractions allowed):
-# a batch starts as soon as the previous one ends and records are waiting. Measured at
-# 1 k events/s on this machine in one session, p99 produce-to-MySQL latency was 3.8-4.9 s
-# with 0 s, 4.5-5.3 s with 1 s and 4.7-5.5 s with 0.25 s triggers (README, "Metrics
-# streaming"; the machine's speed drifts: 6.9-9.2 s with 0 s in another session). Those
-# numbers are from the Tansu broker and the platform's former Python connector: re-measure
-# with bench/bench_streaming.py before changing the default.
+# a batch starts as soon as the previous one ends and records are waiting. With the former
+# broker and connector, at 1 k events/s, 0 s gave the lowest p99 (3.8-4.9 s against 4.5-5.5 s
+# for 0.25 s and 1 s triggers, one session). On Apache Kafka and Spark's connector only 0 s
+# has been measured (p99 9.7 s at 1 k events/s, idle machine, README "Metrics streaming"):
+# compare with bench/bench_streaming.py --trigger-seconds before changing the default.
 TRIGGER_SECONDS = os.environ.get("DP_STREAM_TRIGGER_SECONDS", "0")
 # Further Kafka client settings for Spark's connector (TLS/SASL on MSK; a JSON object, see
 # spark_apps/streaming/kafka_io.py), passed as an argument so they also reach EMR steps.
