@@ -41,15 +41,7 @@ with DAG(
     def check_streaming_health() -> list[str]:
         from include.streaming import health
 
-        lines = []
-        for job, queries in QUERIES.items():
-            status_uri = f"{STATUS}/{job}"
-            for result in health.check(
-                status_uri, bootstrap_servers(cfg), queries, MAX_STALENESS_S, MAX_LAG, aws_conn_id=cfg.aws_conn_id
-            ):
-                print(result.line())
-                lines.append(result.line())
-        return lines
+        return health.check_jobs(STATUS, bootstrap_servers(cfg), QUERIES, MAX_STALENESS_S, MAX_LAG, cfg.aws_conn_id)
 
     first, _ = spark_job_tasks([SERVER_TOTALS], cfg, cluster_name=STREAMING_CLUSTER, on_running_cluster=True)
     check_streaming_health() >> first

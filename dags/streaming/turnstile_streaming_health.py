@@ -37,12 +37,6 @@ with DAG(
     def check_turnstile_streaming_health() -> list[str]:
         from include.streaming import health
 
-        lines = []
-        for job, queries in QUERIES.items():
-            for result in health.check(f"{STATUS}/{job}", bootstrap_servers(cfg), queries, MAX_STALENESS_S, MAX_LAG,
-                                       aws_conn_id=cfg.aws_conn_id):
-                print(result.line())
-                lines.append(result.line())
-        return lines
+        return health.check_jobs(STATUS, bootstrap_servers(cfg), QUERIES, MAX_STALENESS_S, MAX_LAG, cfg.aws_conn_id)
 
     check_turnstile_streaming_health()

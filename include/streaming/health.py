@@ -122,3 +122,16 @@ def check(status_uri: str | Path, bootstrap: str, expected_queries: list[str],
     if problems:
         raise StreamingUnhealthy("; ".join(problems))
     return report
+
+
+def check_jobs(status_root: str, bootstrap: str, queries_by_job: dict[str, list[str]], max_staleness_s: float,
+               max_lag_records: int, aws_conn_id: str = "aws_default") -> list[str]:
+    """What a health DAG's task runs: :func:`check` for each job's queries (status under
+    ``<status_root>/<job>``), printing and returning one line per query."""
+    lines = []
+    for job, queries in queries_by_job.items():
+        for result in check(f"{status_root}/{job}", bootstrap, queries, max_staleness_s, max_lag_records,
+                            aws_conn_id=aws_conn_id):
+            print(result.line())
+            lines.append(result.line())
+    return lines
