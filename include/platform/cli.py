@@ -6,6 +6,7 @@
     dp demo-data write generated input for the demo DAGs into the lake (S3 on moto, or file://)
     dp build     compile Protobuf schemas and zip spark_apps/ for --py-files
     dp run CMD   run CMD with the stack's environment (e.g. `dp run airflow dags list`)
+    dp kafka     topics, put, get, lag on the platform's broker (include/platform/kafka_cli.py)
 """
 from __future__ import annotations
 
@@ -271,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run a command with the stack's environment")
     run.add_argument("command", nargs=argparse.REMAINDER)
     run.set_defaults(func=_run)
+    from include.platform import kafka_cli
+
+    kafka_cli.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

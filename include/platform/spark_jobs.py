@@ -171,7 +171,8 @@ def build_bundle(out_dir: str | os.PathLike | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     tmp_zip = out / (BUNDLE_NAME + ".tmp")
     with zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(src.rglob("*.py")):
+        # Python modules and the Avro schemas they read with pkgutil.get_data (streaming/websocket).
+        for path in sorted(p for p in src.rglob("*") if p.suffix in (".py", ".avsc")):
             if "__pycache__" in path.parts:
                 continue
             zf.write(path, path.relative_to(REPO_ROOT).as_posix())

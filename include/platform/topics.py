@@ -22,6 +22,10 @@ class Topic:
     partitions: int
     retention_ms: int  # -1: keep forever
     purpose: str
+    # How the values are encoded, for tools that print them (`dp kafka get`): "json", "protobuf"
+    # (spark_apps/streaming/metrics/metric.proto) or "avro" (the schema named by the record's
+    # `avro.schema` header, spark_apps/streaming/websocket/schemas/).
+    value_format: str = "json"
 
     @property
     def config(self) -> dict[str, str]:
@@ -30,7 +34,8 @@ class Topic:
 
 TOPICS: tuple[Topic, ...] = (
     Topic("metric-message", 3, 7 * DAY_MS, "server metrics as JSON, from the producers (job A's input)"),
-    Topic("metric-protobuf", 3, 7 * DAY_MS, "validated metrics as Protobuf (job A's output, job B's input)"),
+    Topic("metric-protobuf", 3, 7 * DAY_MS, "validated metrics as Protobuf (job A's output, job B's input; "
+          "the Kappa replay's source)", "protobuf"),
     Topic("metric-dead-letter", 1, 30 * DAY_MS, "records jobs A and B could not use, with reason and source offset"),
     Topic("weather-raw", 3, 7 * DAY_MS, "OpenWeatherMap current-weather responses as returned, keyed by city id "
           "(the weather job's input)"),
@@ -40,6 +45,14 @@ TOPICS: tuple[Topic, ...] = (
     Topic("turnstile-dead-letter", 1, 30 * DAY_MS, "readings the turnstile job could not use, with reason and source offset"),
     Topic("turnstile-late", 1, 30 * DAY_MS, "readings older than the turnstile job's watermark when they arrived "
           "(their windows were final), with the watermark and source offset"),
+    # A WebSocket cannot replay (README "WebSocket pipeline"): this topic is where its messages
+    # become replayable, so it keeps them as long as the other source topics.
+    Topic("websocket-events", 3, 7 * DAY_MS, "WebSocket thread samples as Avro (websocket_event.avsc), keyed by "
+          "threadname (the thread-stats job's input)", "avro"),
+    Topic("websocket-thread-stats", 1, 7 * DAY_MS, "per-thread windowed statistics as JSON, keyed by threadname and "
+          "window start"),
+    Topic("websocket-dead-letter", 1, 30 * DAY_MS, "WebSocket messages the ingest job could not use, with reason and "
+          "the raw text"),
 )
 
 
