@@ -68,6 +68,8 @@ class Settings:
     weather_poll_interval_s: float = 600.0
     weather_replay_rate: float = 0.2
     weather_replay_timestamps: str = "now"
+    # The WebSocket pipeline: where its service listens (include/platform/stack/websocket.py).
+    websocket_url: str = "ws://127.0.0.1:8765"
     # EMR, further settings (README, "AWS")
     # Spark line of the release ("4.0"), from EMR_SPARK_LINES unless DP_EMR_SPARK_LINE says otherwise.
     emr_spark_line: str = "4.0"
@@ -161,6 +163,7 @@ def load() -> Settings:
         weather_poll_interval_s=float(_env("DP_WEATHER_POLL_INTERVAL_S", "600")),
         weather_replay_rate=float(_env("DP_WEATHER_REPLAY_RATE", "0.2")),
         weather_replay_timestamps=_env("DP_WEATHER_REPLAY_TIMESTAMPS", "now"),
+        websocket_url=_env("DP_WEBSOCKET_URL", f"ws://127.0.0.1:{_env('DP_WEBSOCKET_PORT', '8765')}"),
     )
 
 

@@ -10,6 +10,7 @@ module             what runs
 ``moto``           AWS APIs (S3, EMR, Secrets Manager, ...) in server mode
 ``kafka``          Apache Kafka, one KRaft node, log under ``$DP_HOME/kafka``
 ``cassandra``      Apache Cassandra 5.0, one node, data under ``$DP_HOME/cassandra``
+``websocket``      the platform's WebSocket service (thread samples as JSON)
 ``airflow``        api-server, scheduler, dag-processor, triggerer
 ``environment``    ``stack.env`` and the local Spark configuration
 =================  ===========================================================
@@ -29,7 +30,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from include.platform.stack import airflow, cassandra, kafka, mariadb, moto, postgres
+from include.platform.stack import airflow, cassandra, kafka, mariadb, moto, postgres, websocket
 from include.platform.stack.environment import (
     LAKE_BUCKET,
     local_spark_driver_memory,
@@ -53,9 +54,9 @@ from include.platform.stack.service import (
 )
 
 # The stack's own processes, in start order (stopped in reverse); Airflow's come last.
-SERVICES = (moto, kafka, cassandra)
+SERVICES = (moto, kafka, websocket, cassandra)
 # Their process names (down/status must work without the jars or Java, so no service(cfg) call).
-_SERVICE_NAMES = ("moto", "kafka", "cassandra")
+_SERVICE_NAMES = ("moto", "kafka", "websocket", "cassandra")
 AIRFLOW_SERVICES = airflow.SERVICES
 AIRFLOW_USER = airflow.USER
 airflow_password = airflow.password
