@@ -117,6 +117,27 @@ def test_broken_rows_go_to_quarantine_with_reasons(spark, tmp_path):
     ]
 
 
+def test_a_failed_conversion_keeps_the_previous_parquet(spark, tmp_path):
+    """A new export with too many bad rows fails the run: the Parquet of the last good run stays
+    as it was (the jobs keep reading it), and the new bad rows are in quarantine."""
+    raw, out, quarantine = tmp_path / "raw", tmp_path / "parquet", tmp_path / "quarantine"
+    raw.mkdir()
+    (raw / "karve.csv").write_text(BROKEN_EXPORT)
+    convert(spark, raw.as_uri(), out.as_uri(), quarantine.as_uri(), max_bad_share=0.7)
+    before = sorted(tuple(r) for r in spark.read.parquet(out.as_uri()).collect())
+    files_before = sorted(p.relative_to(out) for p in out.rglob("*.parquet"))
+    assert len(before) == 3
+
+    preamble = "\n".join(BROKEN_EXPORT.splitlines()[:4]).replace("Karve Road", "Shivajinagar")
+    (raw / "shivajinagar.csv").write_text(preamble + "\n" + "".join(f"not-a-date-{i},x,1,2,3\n" for i in range(20)))
+    with pytest.raises(TooManyBadRows):
+        convert(spark, raw.as_uri(), out.as_uri(), quarantine.as_uri(), max_bad_share=0.7)
+    assert sorted(p.relative_to(out) for p in out.rglob("*.parquet")) == files_before
+    assert sorted(tuple(r) for r in spark.read.parquet(out.as_uri()).collect()) == before
+    bad = [json.loads(line) for f in (quarantine / "rows").glob("*.json") for line in f.read_text().splitlines()]
+    assert sum(Path(b["source_file"]).name == "shivajinagar.csv" for b in bad) == 20
+
+
 def test_file_key_gives_one_spelling_per_file():
     assert file_key("file:///tmp/raw/a%20b.csv") == "file:/tmp/raw/a%20b.csv"
     assert file_key("file:/tmp/raw/a.csv") == "file:/tmp/raw/a.csv"

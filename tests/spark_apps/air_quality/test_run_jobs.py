@@ -1,6 +1,8 @@
 """run_jobs writes every analysis into its MySQL table; reruns leave identical tables."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from include.generators.air_quality import generate
@@ -55,3 +57,34 @@ def test_task_count_follows_the_cores(spark):
     # the test session runs on local[2]
     assert spark.sparkContext.defaultParallelism == 2
     assert run_jobs.task_count(spark) == 2 * run_jobs.TASKS_PER_CORE
+
+
+def _stations_in(db, table) -> set[str]:
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT DISTINCT station FROM `{table}`")
+            return {row[0] for row in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def test_a_station_that_leaves_the_input_leaves_every_table_on_rerun(spark, fresh_results_db, tmp_path):
+    """Each table is replaced as a whole: rows of a station no longer in the Parquet do not linger."""
+    raw, parquet, quarantine = tmp_path / "raw", (tmp_path / "parquet").as_uri(), (tmp_path / "q").as_uri()
+    files = generate(raw, rows=1200, stations=2, seed=3, bad_share=0.0).files
+    convert(spark, raw.as_uri(), parquet, quarantine)
+    run_jobs.run_jobs(spark, parquet, list(JOBS.values()), fresh_results_db, top_n=3)
+    per_station = [job for job in JOBS.values() if "station" in job.keys]
+    assert len(per_station) >= 8
+    both = {job.table: _stations_in(fresh_results_db, job.table) for job in per_station}
+    assert all(len(stations) == 2 for stations in both.values()), both
+
+    # The second station's export is withdrawn from the raw zone; convert and the jobs rerun.
+    (raw / Path(files[1].path).name).unlink()
+    convert(spark, raw.as_uri(), parquet, quarantine)
+    run_jobs.run_jobs(spark, parquet, list(JOBS.values()), fresh_results_db, top_n=3)
+    after = {job.table: _stations_in(fresh_results_db, job.table) for job in per_station}
+    remaining = spark.read.parquet(parquet).select("station").distinct().collect()
+    assert len(remaining) == 1
+    assert after == {table: {remaining[0].station} for table in both}
