@@ -33,7 +33,6 @@ from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
 from include.platform.runners import spark_job_tasks
 from include.platform.spark_jobs import SparkJob
-from spark_apps.common.cassandra import location_arguments
 
 cfg = platform_settings.load()
 
@@ -48,7 +47,7 @@ to_cassandra = SparkJob(
     name="air_quality_to_cassandra",
     entry="spark_apps/air_quality/to_cassandra.py",
     args=["--raw", RAW_URI, "--max-bad-share", MAX_BAD_SHARE,
-          *location_arguments(cfg.cassandra_contact_points, cfg.cassandra_port, cfg.cassandra_local_dc)],
+          *cfg.cassandra_arguments()],
 )
 
 with DAG(

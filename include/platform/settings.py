@@ -61,6 +61,12 @@ class Settings:
     cassandra_port: int = 9042
     cassandra_local_dc: str = ""
     cassandra_replication: str = '{"class": "SimpleStrategy", "replication_factor": 1}'
+    # How to reach it (Amazon Keyspaces: TLS, protocol v4, credentials from a Secrets Manager secret
+    # named here); passed to the jobs as arguments (cassandra_arguments), never the credentials.
+    cassandra_ssl: bool = False
+    cassandra_ssl_ca_file: str = ""
+    cassandra_protocol_version: int | None = None
+    cassandra_secret_id: str = ""
     # The weather pipeline: cities polled when OPENWEATHER_API_KEY is set (comma-separated ids),
     # else the recorded responses replayed at weather_replay_rate a second, their dt stamped
     # "now" or kept "original".
@@ -91,6 +97,14 @@ class Settings:
     emr_step_timeout_s: int = 6 * 3600
     # How often the EMR tasks ask for their steps' state.
     emr_poll_interval_s: int = 60
+
+    def cassandra_arguments(self) -> list[str]:
+        """The options telling a job where Cassandra / Keyspaces is and how to reach it."""
+        from spark_apps.common.cassandra import location_arguments
+
+        return location_arguments(self.cassandra_contact_points, self.cassandra_port, self.cassandra_local_dc,
+                                  self.cassandra_ssl, self.cassandra_ssl_ca_file, self.cassandra_protocol_version,
+                                  self.cassandra_secret_id)
 
 
 # EMR release label -> Spark line of its Spark (AWS EMR release guide). emr-7.x ships Spark 3.5
@@ -159,6 +173,10 @@ def load() -> Settings:
         cassandra_port=int(_env("DP_CASSANDRA_PORT", "9042")),
         cassandra_local_dc=_env("DP_CASSANDRA_LOCAL_DC", ""),
         cassandra_replication=_env("DP_CASSANDRA_REPLICATION", '{"class": "SimpleStrategy", "replication_factor": 1}'),
+        cassandra_ssl=_env("DP_CASSANDRA_SSL", "false").strip().lower() in ("1", "true", "yes", "on"),
+        cassandra_ssl_ca_file=_env("DP_CASSANDRA_SSL_CA_FILE", ""),
+        cassandra_protocol_version=int(_env("DP_CASSANDRA_PROTOCOL_VERSION", "0")) or None,
+        cassandra_secret_id=_env("DP_CASSANDRA_SECRET_ID", ""),
         weather_city_ids=_env("DP_WEATHER_CITY_IDS", "5344157,2643743,2988507,5128581,1850147,1277333"),
         weather_poll_interval_s=float(_env("DP_WEATHER_POLL_INTERVAL_S", "600")),
         weather_replay_rate=float(_env("DP_WEATHER_REPLAY_RATE", "0.2")),

@@ -22,16 +22,14 @@ QUERIES = {"weather": ["weather_observations", "weather_hourly"]}
 
 def weather_job(bootstrap: str, checkpoints: str, status: str, settings: platform_settings.Settings,
                 trigger_seconds: str = TRIGGER_SECONDS, extra_args=()) -> SparkJob:
-    """The weather job as the supervisor submits it. Where Cassandra is (contact points, port,
-    local DC) travels as arguments, so EMR steps get it too; credentials never do (the job reads
-    them from the environment or Secrets Manager: spark_apps/common/cassandra.py)."""
+    """The weather job as the supervisor submits it. Where Cassandra is and how to reach it
+    (contact points, port, local DC, TLS, the name of the credentials' secret) travels as
+    arguments, so EMR steps get it too; credentials never do (the job reads them from the
+    environment or Secrets Manager: spark_apps/common/cassandra.py)."""
     args = ["--bootstrap", bootstrap, "--checkpoint", join(checkpoints, "weather"),
             "--status-uri", join(status, "weather"), "--trigger-seconds", trigger_seconds,
             "--source-topic", SOURCE_TOPIC, "--dead-letter-topic", DEAD_LETTER_TOPIC,
-            "--cassandra-contact-points", settings.cassandra_contact_points,
-            "--cassandra-port", str(settings.cassandra_port)]
-    if settings.cassandra_local_dc:
-        args += ["--cassandra-local-dc", settings.cassandra_local_dc]
+            *settings.cassandra_arguments()]
     if KAFKA_OPTIONS:
         args += ["--kafka-options", KAFKA_OPTIONS]
     return SparkJob(name=JOB_NAME, entry="spark_apps/streaming/weather/job.py", args=[*args, *extra_args],

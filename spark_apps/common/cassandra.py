@@ -110,6 +110,7 @@ class CassandraConfig:
         """The configuration of the ``DP_CASSANDRA_*`` variables (module docstring); keyword
         arguments that are not None override them (a job's command-line options)."""
         env = os.environ if env is None else env
+        secret_id = overrides.pop("secret_id", None) or env.get("DP_CASSANDRA_SECRET_ID", "")
         points = overrides.pop("contact_points", None) or env.get("DP_CASSANDRA_CONTACT_POINTS") or "127.0.0.1"
         if isinstance(points, str):
             points = tuple(p.strip() for p in points.split(",") if p.strip())
@@ -124,30 +125,52 @@ class CassandraConfig:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         username, password = env.get("DP_CASSANDRA_USERNAME", ""), env.get("DP_CASSANDRA_PASSWORD", "")
-        secret_id = env.get("DP_CASSANDRA_SECRET_ID", "")
         if not username and secret_id:
             username, password = _secret_credentials(secret_id)
         return cls(username=username, password=password, **values)
 
 
-def location_arguments(contact_points: str, port: int, local_dc: str = "") -> list[str]:
-    """A job's command-line options saying where Cassandra is (read by :func:`config_from_arguments`)."""
+def location_arguments(contact_points: str, port: int, local_dc: str = "", ssl: bool = False, ssl_ca_file: str = "",
+                       protocol_version: int | None = None, secret_id: str = "") -> list[str]:
+    """A job's command-line options saying where Cassandra is and how to reach it (read by
+    :func:`config_from_arguments`): all of the configuration but the credentials, so that an EMR
+    step, whose YARN containers see none of the scheduler's ``DP_CASSANDRA_*`` variables, reaches
+    Amazon Keyspaces exactly as a local spark-submit does. ``secret_id`` names the Secrets Manager
+    secret holding the credentials (a name, not a secret)."""
     args = ["--cassandra-contact-points", contact_points, "--cassandra-port", str(port)]
-    return args + ["--cassandra-local-dc", local_dc] if local_dc else args
+    if local_dc:
+        args += ["--cassandra-local-dc", local_dc]
+    if ssl:
+        args += ["--cassandra-ssl", "true"]
+    if ssl_ca_file:
+        args += ["--cassandra-ssl-ca-file", ssl_ca_file]
+    if protocol_version:
+        args += ["--cassandra-protocol-version", str(protocol_version)]
+    if secret_id:
+        args += ["--cassandra-secret-id", secret_id]
+    return args
 
 
 def add_location_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cassandra-contact-points", help="default $DP_CASSANDRA_CONTACT_POINTS")
     parser.add_argument("--cassandra-port", type=int, help="default $DP_CASSANDRA_PORT")
     parser.add_argument("--cassandra-local-dc", help="default $DP_CASSANDRA_LOCAL_DC")
+    parser.add_argument("--cassandra-ssl", choices=["true", "false"], help="default $DP_CASSANDRA_SSL")
+    parser.add_argument("--cassandra-ssl-ca-file", help="default $DP_CASSANDRA_SSL_CA_FILE")
+    parser.add_argument("--cassandra-protocol-version", type=int, help="default $DP_CASSANDRA_PROTOCOL_VERSION")
+    parser.add_argument("--cassandra-secret-id", help="Secrets Manager secret with the credentials; "
+                        "default $DP_CASSANDRA_SECRET_ID")
 
 
 def config_from_arguments(args: argparse.Namespace) -> CassandraConfig:
-    """The configuration of the ``DP_CASSANDRA_*`` variables with the location options of
+    """The configuration of the ``DP_CASSANDRA_*`` variables with the options of
     :func:`add_location_arguments` (those given) over them; credentials from the environment or
     Secrets Manager only."""
-    return CassandraConfig.from_env(contact_points=args.cassandra_contact_points, port=args.cassandra_port,
-                                    local_dc=args.cassandra_local_dc)
+    return CassandraConfig.from_env(
+        contact_points=args.cassandra_contact_points, port=args.cassandra_port, local_dc=args.cassandra_local_dc,
+        ssl=None if args.cassandra_ssl is None else args.cassandra_ssl == "true",
+        ssl_ca_file=args.cassandra_ssl_ca_file, protocol_version=args.cassandra_protocol_version,
+        secret_id=args.cassandra_secret_id)
 
 
 def _secret_credentials(secret_id: str) -> tuple[str, str]:

@@ -168,9 +168,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keyspace", default=tables.KEYSPACE)
     parser.add_argument("--watermark", default=transforms.DEFAULT_WATERMARK,
                         help="how late (event time) an observation may arrive and still count in its hour")
-    parser.add_argument("--cassandra-contact-points", help="default $DP_CASSANDRA_CONTACT_POINTS")
-    parser.add_argument("--cassandra-port", type=int, help="default $DP_CASSANDRA_PORT")
-    parser.add_argument("--cassandra-local-dc", help="default $DP_CASSANDRA_LOCAL_DC")
+    cassandra.add_location_arguments(parser)
     parser.add_argument("--no-mysql", action="store_true", help="hourly aggregates to Cassandra only")
     return parser.parse_args(argv)
 
@@ -181,8 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.status_uri:
         clear_stop_marker(spark, args.status_uri)
     # Credentials (if any) come from the environment or Secrets Manager, never from arguments.
-    config = cassandra.CassandraConfig.from_env(contact_points=args.cassandra_contact_points, port=args.cassandra_port,
-                                                local_dc=args.cassandra_local_dc)
+    config = cassandra.config_from_arguments(args)
     queries = start_queries(
         spark, args.bootstrap, args.checkpoint, config, None if args.no_mysql else ResultsDb.from_env(),
         args.keyspace, args.source_topic, args.dead_letter_topic, args.watermark, args.trigger_seconds,

@@ -42,6 +42,49 @@ def test_keyspaces_configuration_tls_and_credentials_never_printed():
         cluster.shutdown()
 
 
+KEYSPACES_ENV = {
+    "DP_CASSANDRA_CONTACT_POINTS": "cassandra.eu-west-1.amazonaws.com", "DP_CASSANDRA_PORT": "9142",
+    "DP_CASSANDRA_SSL": "true", "DP_CASSANDRA_SSL_CA_FILE": "/etc/pki/tls/certs/ca-bundle.crt",
+    "DP_CASSANDRA_LOCAL_DC": "eu-west-1", "DP_CASSANDRA_PROTOCOL_VERSION": "4",
+    "DP_CASSANDRA_SECRET_ID": "dataplatform/keyspaces",
+}
+
+
+def test_keyspaces_configuration_travels_in_the_emr_step_and_the_credentials_come_from_secrets_manager(monkeypatch):
+    """A YARN container sees none of the scheduler's DP_CASSANDRA_* variables: everything but the
+    credentials reaches the job as step arguments; the job fetches the credentials itself."""
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from include.platform import settings as platform_settings
+    from include.streaming.weather_jobs import weather_job
+    from spark_apps.streaming.weather.job import parse_args
+
+    for name, value in {**KEYSPACES_ENV, "DP_RUNNER": "emr", "DP_AWS_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(name, value)
+    settings = platform_settings.load()
+    step_args = weather_job("b-1.msk.example:9098", "s3://lake/c", "s3://lake/s", settings).emr_step(settings)[
+        "HadoopJarStep"]["Args"]
+    assert "dataplatform/keyspaces" in step_args and not any("password" in a.lower() for a in step_args)
+
+    for name in KEYSPACES_ENV:  # the container's environment: the region only
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    job_args = parse_args(step_args[step_args.index("--bootstrap"):])
+    with mock_aws():
+        boto3.client("secretsmanager").create_secret(
+            Name="dataplatform/keyspaces", SecretString=json.dumps({"username": "svc-at-1", "password": "s3cret-pw"}))
+        config = access.config_from_arguments(job_args)
+    assert (config.contact_points, config.port, config.ssl, config.ssl_ca_file, config.local_dc,
+            config.protocol_version) == (("cassandra.eu-west-1.amazonaws.com",), 9142, True,
+                                         "/etc/pki/tls/certs/ca-bundle.crt", "eu-west-1", 4)
+    assert (config.username, config.password) == ("svc-at-1", "s3cret-pw")
+
+
 class _Statement:
     def __init__(self, idempotent: bool):
         self.is_idempotent = idempotent
