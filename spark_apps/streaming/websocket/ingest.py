@@ -13,8 +13,9 @@ publishes
   threadname, through Spark's Kafka sink (:func:`kafka_io.write_kafka_batch`);
 - the bad ones to ``--dead-letter-topic`` as JSON with their reason and raw text;
 - and, with a results DB, the batch's sequence-number accounting to MySQL: per server run the
-  first and last seq, messages received, seqs missing (never received: sent while the job was
-  down or reconnecting) and repeated (:func:`transforms.count_gaps`), in one transaction with
+  first and last seq, messages received (valid or not, when their run_id and seq are readable),
+  seqs missing (never received: sent while the job was down or reconnecting, or so broken that
+  their seq cannot be read) and repeated (:func:`transforms.count_gaps`), in one transaction with
   the batch id in ``websocket_ingest_batches`` so a replayed batch counts nothing twice. A
   batch with missing seqs is also logged as a warning.
 
@@ -83,7 +84,7 @@ BATCHES_KEPT = 10_000
 
 
 def record_batch(db: ResultsDb, stream_id: str, batch_id: int, seqs_by_run: dict[str, list[int]],
-                 dead_letters: int) -> int | None:
+                 events: int, dead_letters: int) -> int | None:
     """Add one batch's seq accounting to MySQL once (the batch id ledger); returns the seqs
     found missing, or None for a batch already recorded."""
     conn = db.connect()
@@ -93,7 +94,6 @@ def record_batch(db: ResultsDb, stream_id: str, batch_id: int, seqs_by_run: dict
             cur.execute(BATCHES_DDL)
         conn.commit()
         with conn.cursor() as cur:
-            events = sum(len(s) for s in seqs_by_run.values())
             if not cur.execute("INSERT IGNORE INTO websocket_ingest_batches (stream_id, batch_id, events, dead_letters, "
                                "missing) VALUES (%s, %s, %s, %s, 0)", (stream_id, int(batch_id), events, dead_letters)):
                 conn.rollback()
@@ -135,8 +135,11 @@ def write_batch(batch: DataFrame, batch_id: int, publish, db: ResultsDb | None, 
             publish(dead_letter_records(batch, url), "dead_letters")
         missing = None
         if db is not None and (events or dead):
-            seqs = {r["run_id"]: list(r["seqs"]) for r in seq_summary(valid_events(batch)).collect()}
-            missing = record_batch(db, stream_id, batch_id, seqs, dead)
+            # Every message whose run_id and seq are readable counts as received, a dead letter
+            # too: only a seq that never arrived (or arrived unreadable) is missing.
+            readable = batch.where(F.col("run_id").isNotNull() & F.col("seq").isNotNull())
+            seqs = {r["run_id"]: list(r["seqs"]) for r in seq_summary(readable).collect()}
+            missing = record_batch(db, stream_id, batch_id, seqs, events, dead)
             if missing:
                 log.warning("batch %s: %s WebSocket messages missing (sequence gaps)", batch_id, missing)
         return {"events": events, "dead_letters": dead, "missing": missing}
