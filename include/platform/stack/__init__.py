@@ -112,6 +112,8 @@ def up(cfg: StackConfig | None = None, with_airflow: bool = True, echo: Callable
                 if start_service(cfg, svc, env):
                     started.append(svc.name)
                     echo(f"started {svc.name}")
+            if airflow.trigger_bootstrap(cfg, env):
+                echo(f"triggered {airflow.BOOTSTRAP_DAG} (topics, tables and keyspaces of this version)")
         return env
     except BaseException:
         for name in reversed(started):

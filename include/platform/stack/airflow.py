@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
-from include.platform.stack.service import Service, StackConfig, http_ok
+from include.platform.stack.service import Service, StackConfig, StackError, http_ok
 
 USER = "admin"
 SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+BOOTSTRAP_DAG = "platform_bootstrap"
 
 
 def airflow_bin() -> str:
@@ -32,3 +34,20 @@ def password(cfg: StackConfig) -> str | None:
         return json.loads(cfg.passwords_file.read_text()).get(USER)
     except (OSError, ValueError):
         return None
+
+
+def trigger_bootstrap(cfg: StackConfig, env: dict[str, str]) -> bool:
+    """Run ``platform_bootstrap`` again on every start after the first: it is ``@once``, so the
+    topics, tables and keyspaces that new code declares would otherwise never be created on a
+    stack that already ran (its steps are idempotent). On a first start the DAG is not in the
+    metadata DB yet and its own ``@once`` run does the work: returns False then."""
+    cfg.log_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([airflow_bin(), "dags", "trigger", BOOTSTRAP_DAG], env=env, capture_output=True, text=True,
+                          timeout=300)
+    (cfg.log_dir / "airflow-trigger-bootstrap.log").write_text(proc.stdout + proc.stderr)
+    if proc.returncode == 0:
+        return True
+    if "not found" in (proc.stdout + proc.stderr).lower():
+        return False
+    raise StackError(f"triggering {BOOTSTRAP_DAG} failed (exit {proc.returncode}); see "
+                     f"{cfg.log_dir / 'airflow-trigger-bootstrap.log'}")
