@@ -14,7 +14,7 @@ was connected is gone (README "WebSocket pipeline": what a WebSocket can and can
 
 `dp up` starts it as a service of the embedded stack (:func:`service`, port ``DP_WEBSOCKET_PORT``,
 default 8765, interval ``DP_WEBSOCKET_INTERVAL_S``, default 30 s); the WebSocket DAG starts it
-too when it is not running (:func:`ensure_running`). Samples are drawn from a seeded generator
+too when it is not running (:func:`ensure_reachable`). Samples are drawn from a seeded generator
 (:func:`sample`), so a test can compute what a run of the server sends.
 """
 from __future__ import annotations
@@ -142,14 +142,32 @@ def service(cfg: StackConfig) -> Service:
     )
 
 
-def ensure_running(cfg: StackConfig | None = None) -> str:
-    """Start the service unless it runs (what the WebSocket DAG does first); returns its URL."""
-    from include.platform.stack.service import start_service
+def ensure_reachable(target_url: str, timeout_s: float = 5.0) -> str:
+    """The WebSocket DAG's first task: a URL on this machine is started when nothing listens
+    there (the embedded stack's service, on the URL's port); any other URL must answer."""
+    from urllib.parse import urlparse
 
-    cfg = cfg or StackConfig()
-    if not port_open(port(cfg)):
-        start_service(cfg, service(cfg), dict(os.environ))
-    return url(cfg)
+    parsed = urlparse(target_url)
+    if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
+        raise ValueError(f"DP_WEBSOCKET_URL must look like ws://host:port, not {target_url!r}")
+    number = parsed.port or (443 if parsed.scheme == "wss" else 80)
+    if port_open(number, parsed.hostname, timeout=timeout_s):
+        return target_url
+    if parsed.hostname in ("127.0.0.1", "localhost"):
+        from include.platform.stack.service import start_service
+
+        cfg = StackConfig()
+        previous = os.environ.get("DP_WEBSOCKET_PORT")
+        os.environ["DP_WEBSOCKET_PORT"] = str(number)
+        try:
+            start_service(cfg, service(cfg), dict(os.environ))
+        finally:
+            if previous is None:
+                os.environ.pop("DP_WEBSOCKET_PORT", None)
+            else:
+                os.environ["DP_WEBSOCKET_PORT"] = previous
+        return target_url
+    raise ConnectionError(f"the WebSocket at {target_url} does not answer (DP_WEBSOCKET_URL)")
 
 
 def main(argv: list[str] | None = None) -> int:
