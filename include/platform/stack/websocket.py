@@ -86,16 +86,19 @@ def malformed(seq: int, run_id: str) -> str:
 
 
 async def serve(host: str, port_number: int, interval_s: float, seed: int | None, bad_every: int,
-                count: int | None = None, started=None) -> None:
-    """Serve until cancelled (or until ``count`` messages were sent, then close the clients)."""
+                count: int | None = None, started=None, wait_for_client: bool = False) -> None:
+    """Serve until cancelled (or until ``count`` messages were sent, then close the clients).
+    ``wait_for_client``: send nothing before the first client is connected (benchmarks)."""
     import websockets
 
     rng = random.Random(seed)
     run_id = uuid.uuid4().hex
     clients: set = set()
+    first_client = asyncio.Event()
 
     async def handler(connection):
         clients.add(connection)
+        first_client.set()
         try:
             await connection.wait_closed()  # clients only listen
         finally:
@@ -104,6 +107,8 @@ async def serve(host: str, port_number: int, interval_s: float, seed: int | None
     async with websockets.serve(handler, host, port_number, ping_interval=20, ping_timeout=20):
         if started is not None:
             started.set()
+        if wait_for_client:
+            await first_client.wait()
         seq = 0
         loop = asyncio.get_running_loop()
         next_at = loop.time()
@@ -117,7 +122,9 @@ async def serve(host: str, port_number: int, interval_s: float, seed: int | None
                 message = json.dumps(sample(rng, seq, run_id, now))
             websockets.broadcast(clients, message)
             next_at += interval_s
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            delay = next_at - loop.time()
+            if delay > 0 or seq % 100 == 0:  # at full speed, still let the connections write
+                await asyncio.sleep(max(0.0, delay))
         for connection in list(clients):
             await connection.close()
 
@@ -178,9 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="seed of the samples (default: random)")
     parser.add_argument("--bad-every", type=int, default=0, help="every Nth message malformed (0: none)")
     parser.add_argument("--count", type=int, help="stop after this many messages")
+    parser.add_argument("--wait-for-client", action="store_true", help="send nothing before a client connects")
     args = parser.parse_args(argv)
     try:
-        asyncio.run(serve(args.host, args.port, args.interval, args.seed, args.bad_every, args.count))
+        asyncio.run(serve(args.host, args.port, args.interval, args.seed, args.bad_every, args.count,
+                          wait_for_client=args.wait_for_client))
     except KeyboardInterrupt:
         pass
     return 0
