@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import random
 import threading
 import time
 from collections import defaultdict
@@ -199,5 +200,5 @@ def _tables(db) -> bool:
 
 
 def test_event_time_of_the_samples_is_utc():
-    sample = ws_service.sample(__import__("random").Random(1), 1, "r", datetime(2026, 1, 1, tzinfo=timezone.utc))
+    sample = ws_service.sample(random.Random(1), 1, "r", datetime(2026, 1, 1, tzinfo=timezone.utc))
     assert sample["event_time"] == "2026-01-01T00:00:00.000Z" and sample["threadname"] == "thread1"
