@@ -3,10 +3,9 @@ its S3 lake (s3a:// on moto, the code path EMR runs on s3://): generated station
 (several layouts: preamble, units in headers; the real CPCB export is covered by
 tests/include and tests/spark_apps/air_quality) land in the bucket, convert (bad rows
 quarantined) to Parquet in the bucket and the stack's Cassandra node (the converted rows in
-air_quality.hourly_readings) and fill the ten MySQL tables; running the jobs again changes nothing."""
+air_quality.hourly_readings) and fill the ten MySQL tables."""
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -52,18 +51,17 @@ def damaged_lines(generated) -> dict[tuple[str, int], str]:
     return expected
 
 
-def _fingerprint(db: ResultsDb) -> dict[str, tuple[int, str]]:
+def _counts(db: ResultsDb) -> dict[str, int]:
     conn = db.connect()
-    out = {}
     try:
         with conn.cursor() as cur:
+            out = {}
             for table in TABLES:
-                cur.execute(f"SELECT * FROM `{table}`")
-                rows = sorted(cur.fetchall(), key=repr)
-                out[table] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
+                cur.execute(f"SELECT COUNT(*) FROM `{table}`")
+                out[table] = cur.fetchone()[0]
+            return out
     finally:
         conn.close()
-    return out
 
 
 def _cassandra_readings(env) -> int:
@@ -112,9 +110,8 @@ def test_land_convert_and_ten_jobs(airflow_env):
 
     log = _dags_test(env, "air_quality_jobs")
     db = ResultsDb.from_url(env["AIRFLOW_CONN_MYSQL_RESULTS"])
-    first = _fingerprint(db)
-    assert all(count > 0 for count, _ in first.values()), first
+    counts = _counts(db)
+    assert all(count > 0 for count in counts.values()), counts
     assert db.password not in log
-
-    _dags_test(env, "air_quality_jobs")
-    assert _fingerprint(db) == first, "a rerun must leave exactly the same rows"
+    # That a rerun leaves the same rows is tests/spark_apps/air_quality/test_run_jobs.py's (same
+    # code, same MariaDB): a second DAG run here would cost a spark-submit and prove nothing more.

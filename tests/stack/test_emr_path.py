@@ -313,6 +313,8 @@ def test_batch_dag_creates_a_cluster_runs_its_step_and_terminates_it(emr_env):
 def test_a_failing_step_fails_the_run_and_the_cluster_is_terminated(emr_env):
     emr = emr_env
     dag = _load_dag("access_logs/access_log_analysis.py")
+    # The sensor's retry (DEFAULT_ARGS: one, after a minute) finds the same FAILED step; not a minute here.
+    dag.get_task("access_log_analysis").retry_delay = timedelta(seconds=1)
     with EmrPlayer({"access_log_analysis": ["FAILED"]}):
         run = dag.test(logical_date=datetime(2024, 6, 3, tzinfo=timezone.utc), mark_success_pattern="wait_for_day_folder")
     states = _states(run)

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from include.producers import metrics as producer
 from spark_apps.streaming.metrics import aggregate_csv, json_to_protobuf
 from spark_apps.streaming.metrics import protobuf_to_lake_and_mysql as job_b
+from tests.spark_apps.streaming.waiting import wait_for  # noqa: F401 (re-exported to the tests)
 
 QUERY_TIMEOUT_S = 240
 T0 = 1718876820000  # a whole minute (2024-06-20 09:47 UTC)
@@ -30,16 +31,6 @@ REASON_PREFIX = {
 }
 
 
-def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.5, tick=None):
-    """Poll ``predicate`` until true (``tick()`` between polls may raise to stop early)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if tick is not None:
-            tick()
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
 class Pipeline:

@@ -12,20 +12,12 @@ from pathlib import Path
 
 from include.producers.turnstile import SAMPLE_DIR
 from spark_apps.streaming.turnstile import job
+from tests.spark_apps.streaming.waiting import wait_for  # noqa: F401 (re-exported to the tests)
 
 QUERY_TIMEOUT_S = 300
 SAMPLE = SAMPLE_DIR / "turnstile-test.csv"
 
 
-def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 1.0, tick=None):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if tick is not None:
-            tick()
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
 def expected_windows(rows: list[dict], hours: int = 4) -> dict:

@@ -21,21 +21,12 @@ from include.platform import stack
 from include.platform.stack import cassandra as cassandra_service
 from spark_apps.common.cassandra import CassandraConfig, connect
 from spark_apps.streaming.weather import job, tables
+from tests.spark_apps.streaming.waiting import wait_for  # noqa: F401 (re-exported to the tests)
 
 QUERY_TIMEOUT_S = 300
 REPLICATION = {"class": "SimpleStrategy", "replication_factor": 1}
 
 
-def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 1.0, tick=None):
-    """Poll ``predicate`` until true (``tick()`` runs between polls)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if tick is not None:
-            tick()
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
 @dataclass
