@@ -47,6 +47,9 @@ bench: deps
 	$(VENV)/bin/python bench/bench_access_logs.py --lines 1000000 --lines 10000000
 	$(VENV)/bin/python bench/bench_air_quality.py --rows 1000000
 	$(VENV)/bin/python bench/bench_streaming.py --events 1000000 --latency-rates 1000
+	$(VENV)/bin/python bench/bench_weather.py
+	$(VENV)/bin/python bench/bench_turnstile.py
+	$(VENV)/bin/python bench/bench_websocket.py --events 50000
 
 lock:
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

@@ -41,6 +41,7 @@ EMBEDDED_COUNTERPARTS = {
     "kafka": "kafka",          # the embedded Apache Kafka broker (jvm/pom.xml kafka-broker jars)
     "cassandra": "cassandra",  # the embedded Apache Cassandra node (jvm/pom.xml cassandra jars)
     "moto": "minio",           # stack.moto_service: the S3 stand-in
+    "websocket": "websocket",  # the platform's WebSocket source (include/platform/stack/websocket.py)
     "Spark (local[2])": "spark-master",
     **{name: name for name in stack.AIRFLOW_SERVICES},
 }
@@ -114,7 +115,7 @@ def test_every_embedded_stack_service_has_a_counterpart(services, tmp_path):
     # stack.status() names every process the embedded stack runs; with an empty home it
     # only looks for pid files there (no process is started, nothing is written).
     embedded = set(stack.status(stack.StackConfig(home=tmp_path)))
-    assert embedded == {"kafka", "cassandra", "moto", *stack.AIRFLOW_SERVICES}
+    assert embedded == {"kafka", "cassandra", "moto", "websocket", *stack.AIRFLOW_SERVICES}
     assert embedded <= set(EMBEDDED_COUNTERPARTS), f"no counterpart declared for {embedded - set(EMBEDDED_COUNTERPARTS)}"
     assert set(stack.AIRFLOW_SERVICES) == set(AIRFLOW_SERVICES)
     for embedded_name, service in EMBEDDED_COUNTERPARTS.items():

@@ -29,6 +29,7 @@ from __future__ import annotations
 from airflow.sdk import DAG
 
 from include.air_quality.assets import PARQUET_URI, QUARANTINE_URI, RAW_URI, air_quality_parquet, air_quality_raw
+from include.cassandra import job_arguments as cassandra_job_arguments
 from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
 from include.platform.runners import spark_job_tasks
@@ -47,7 +48,7 @@ to_cassandra = SparkJob(
     name="air_quality_to_cassandra",
     entry="spark_apps/air_quality/to_cassandra.py",
     args=["--raw", RAW_URI, "--max-bad-share", MAX_BAD_SHARE,
-          *cfg.cassandra_arguments()],
+          *cassandra_job_arguments(cfg)],
 )
 
 with DAG(

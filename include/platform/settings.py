@@ -62,7 +62,7 @@ class Settings:
     cassandra_local_dc: str = ""
     cassandra_replication: str = '{"class": "SimpleStrategy", "replication_factor": 1}'
     # How to reach it (Amazon Keyspaces: TLS, protocol v4, credentials from a Secrets Manager secret
-    # named here); passed to the jobs as arguments (cassandra_arguments), never the credentials.
+    # named here); passed to the jobs as arguments (include.cassandra.job_arguments), never the credentials.
     cassandra_ssl: bool = False
     cassandra_ssl_ca_file: str = ""
     cassandra_protocol_version: int | None = None
@@ -97,14 +97,6 @@ class Settings:
     emr_step_timeout_s: int = 6 * 3600
     # How often the EMR tasks ask for their steps' state.
     emr_poll_interval_s: int = 60
-
-    def cassandra_arguments(self) -> list[str]:
-        """The options telling a job where Cassandra / Keyspaces is and how to reach it."""
-        from spark_apps.common.cassandra import location_arguments
-
-        return location_arguments(self.cassandra_contact_points, self.cassandra_port, self.cassandra_local_dc,
-                                  self.cassandra_ssl, self.cassandra_ssl_ca_file, self.cassandra_protocol_version,
-                                  self.cassandra_secret_id)
 
 
 # EMR release label -> Spark line of its Spark (AWS EMR release guide). emr-7.x ships Spark 3.5

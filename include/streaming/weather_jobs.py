@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+from include.cassandra import job_arguments as cassandra_job_arguments
 from include.platform import settings as platform_settings
 from include.platform.spark_jobs import SparkJob
 from include.streaming.metrics_jobs import CHECKPOINTS, KAFKA, KAFKA_OPTIONS, STATUS, STREAM_CONF
@@ -29,7 +30,7 @@ def weather_job(bootstrap: str, checkpoints: str, status: str, settings: platfor
     args = ["--bootstrap", bootstrap, "--checkpoint", join(checkpoints, "weather"),
             "--status-uri", join(status, "weather"), "--trigger-seconds", trigger_seconds,
             "--source-topic", SOURCE_TOPIC, "--dead-letter-topic", DEAD_LETTER_TOPIC,
-            *settings.cassandra_arguments()]
+            *cassandra_job_arguments(settings)]
     if KAFKA_OPTIONS:
         args += ["--kafka-options", KAFKA_OPTIONS]
     return SparkJob(name=JOB_NAME, entry="spark_apps/streaming/weather/job.py", args=[*args, *extra_args],

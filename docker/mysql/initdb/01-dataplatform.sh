@@ -23,6 +23,6 @@ CREATE USER IF NOT EXISTS '${results_user}'@'%' IDENTIFIED BY '${password_sql}';
 ALTER USER '${results_user}'@'%' IDENTIFIED BY '${password_sql}';
 -- Only what the pipelines do: read/write results, create their tables and the per-run
 -- staging tables that make writes idempotent (spark_apps/common/mysql.py).
-GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX ON \`${results_db}\`.* TO '${results_user}'@'%';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, CREATE VIEW ON \`${results_db}\`.* TO '${results_user}'@'%';
 FLUSH PRIVILEGES;
 SQL

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from include.platform import jvm
 from include.platform.settings import REPO_ROOT
-from include.platform.stack import airflow, moto
+from include.platform.stack import airflow, moto, websocket
 from include.platform.stack.service import StackConfig, StackError, find_java, secret
 
 LAKE_BUCKET = "dataplatform-lake"
@@ -95,6 +95,8 @@ def stack_environment(cfg: StackConfig, results_db_url: str, metadata_url: str) 
         # The embedded Cassandra node (native protocol, cassandra-driver).
         "DP_CASSANDRA_CONTACT_POINTS": "127.0.0.1",
         "DP_CASSANDRA_PORT": str(cfg.cassandra_port),
+        # The platform's WebSocket service (include/platform/stack/websocket.py).
+        "DP_WEBSOCKET_URL": websocket.url(cfg),
         # What spark-submit'ed jobs read (spark_apps/common/mysql.py); Airflow tasks pass the
         # connection's URL themselves.
         "DP_RESULTS_DB_URL": results_db_url,

@@ -69,7 +69,7 @@ def test_avro_records_round_trip_with_the_header(spark):
     # The bytes are plain Avro of the .avsc (no registry framing): an independent decoder reads them.
     import io
 
-    fastavro = pytest.importorskip("fastavro")  # not in .venv-spark40 (scripts/install.sh's list)
+    import fastavro
 
     decoded = fastavro.schemaless_reader(io.BytesIO(bytes(rows[0]["value"])), fastavro.parse_schema(schema.schema()),
                                          None)
