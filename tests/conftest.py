@@ -124,6 +124,19 @@ def airflow_db():
 
 
 @pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory):
+    """The embedded stack's Apache Kafka broker (one KRaft node) on free ports, one for the whole
+    session: the streaming pipelines' tests and the platform tools' (`dp kafka`) share it."""
+    from tests.spark_apps.streaming.conftest import _start_broker, _stop_broker
+
+    broker = _start_broker(tmp_path_factory.mktemp("kafka-home"))
+    try:
+        yield broker
+    finally:
+        _stop_broker(broker)
+
+
+@pytest.fixture(scope="session")
 def moto_server():
     """moto (the platform's AWS stand-in) in this process, on a free port: its endpoint URL.
     In process, so that a test can also play what moto leaves out (tests/stack/test_emr_path.py

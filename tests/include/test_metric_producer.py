@@ -9,7 +9,6 @@ from collections import Counter
 import pytest
 
 from include.producers import metrics as producer
-from tests.spark_apps.streaming.conftest import kafka_broker  # noqa: F401  (session fixture)
 
 
 def classify(payload: bytes) -> str | None:

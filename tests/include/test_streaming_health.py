@@ -8,7 +8,6 @@ import pytest
 from moto import mock_aws
 
 from include.streaming import health
-from tests.spark_apps.streaming.conftest import kafka_broker  # noqa: F401  (session fixture)
 
 PROGRESS = [
     {"name": "job_a_query", "written_at_ms": 1000, "sources": []},

@@ -11,7 +11,6 @@ from datetime import datetime
 import pytest
 
 from include.producers import turnstile as producer
-from tests.spark_apps.streaming.conftest import kafka_broker  # noqa: F401  (session fixture)
 
 SAMPLE = producer.SAMPLE_DIR / "turnstile-test.csv"
 

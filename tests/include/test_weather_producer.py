@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from include.producers import weather as producer
-from tests.spark_apps.streaming.conftest import kafka_broker  # noqa: F401  (session fixture)
 
 KEY = "test-key-do-not-log-0123456789"
 

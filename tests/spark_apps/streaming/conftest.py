@@ -1,8 +1,9 @@
 """A real Apache Kafka broker for the streaming tests.
 
-``kafka_broker`` starts the embedded stack's broker (:mod:`include.platform.stack.kafka`)
-on free ports with its own log directory for the whole test session and stops it at the
-end. Tests create their own uniquely named topics, so they do not see each other's data.
+``kafka_broker`` (tests/conftest.py, shared with the platform tools' tests) starts the embedded
+stack's broker (:mod:`include.platform.stack.kafka`) with these helpers, on free ports with its own
+log directory for the whole test session, and stops it at the end. Tests create their own
+uniquely named topics, so they do not see each other's data.
 ``private_kafka_broker`` is a broker of one test's own, for the fault tests that kill it
 (``stop(kill=True)``, ``start()``, ``restart()``: the same log directory).
 """
@@ -161,16 +162,6 @@ def _stop_broker(broker: KafkaBroker) -> None:
     from include.platform import stack
 
     stack.stop_service(broker.cfg, "kafka")
-
-
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory):
-    """The embedded stack's Apache Kafka broker (one KRaft node) on free ports, for the session."""
-    broker = _start_broker(tmp_path_factory.mktemp("kafka-home"))
-    try:
-        yield broker
-    finally:
-        _stop_broker(broker)
 
 
 @pytest.fixture
