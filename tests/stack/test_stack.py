@@ -72,7 +72,7 @@ def test_bootstrap_dag_runs_green(airflow_env):
     conn = results.connect()
     try:
         with conn.cursor() as cur:
-            cur.execute("SHOW TABLES LIKE 'data_quality_runs'")
+            cur.execute("SHOW TABLES LIKE 'websocket_ingest_runs'")
             assert cur.fetchone()
     finally:
         conn.close()
