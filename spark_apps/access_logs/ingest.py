@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
 from pyspark import RDD, StorageLevel
 from pyspark.sql import SparkSession
 
-from spark_apps.access_logs.batches import parse_partition
+from spark_apps.access_logs import reader
+from spark_apps.access_logs.batches import parse_buffer, parse_partition
 from spark_apps.common import lake
 
 LOG_SUFFIXES = (".log", ".log.gz")
@@ -52,18 +54,46 @@ def _parse_partition_of(file: str):
     return parse
 
 
+def _parse_splits(group, s3: dict, chunk: int):
+    """The batches of a group of splits: one per block read, at least one per split."""
+    for split in group:
+        first_line = 1
+        for data, starts, ends, replaced in reader.read_split(split, s3, chunk):
+            yield parse_buffer(split.file, split.index, first_line, data, starts, ends, replaced)
+            first_line += len(starts)
+        if first_line == 1:  # an empty split still reports itself (see account_lines)
+            yield parse_buffer(split.file, split.index, 1, b"", np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+def _file_sizes(spark: SparkSession, files: list[str]) -> list[tuple[str, int]]:
+    sizes = []
+    for uri in files:
+        fs, path = lake.fs_and_path(spark, uri)
+        sizes.append((uri, int(fs.getFileStatus(path).getLen())))
+    return sizes
+
+
 def parse_files(spark: SparkSession, files: list[str]) -> RDD:
     """The ``RequestBatch`` RDD of ``files`` (not cached: the caller decides)."""
     sc = spark.sparkContext
-    # textFile decodes with Hadoop's Text.toString, which replaces invalid UTF-8
-    # with U+FFFD instead of failing, and decompresses *.gz by extension.
+    # A few partitions per core: every pass over the cache (six analyses, two stages each)
+    # pays per-task overhead, for a few ms of numpy work per task.
+    target = max(1, sc.defaultParallelism * PARTITIONS_PER_CORE)
+    if files and all(reader.reads_itself(f) for f in files):
+        # The tasks read their own bytes (see reader): an RDD of split groups, not of lines.
+        splits = reader.plan_splits(_file_sizes(spark, files), target)
+        s3 = reader.s3_options(sc._jsc.hadoopConfiguration()) if any(
+            not f.startswith("file:") for f in files) else {}
+        groups = reader.deal(splits, target)
+        chunk = reader.CHUNK_BYTES
+        return sc.parallelize(groups, len(groups)).flatMap(lambda group: _parse_splits(group, s3, chunk))
+    # Any other file system: Spark's own line reader. textFile decodes with Hadoop's
+    # Text.toString, which replaces invalid UTF-8 with U+FFFD instead of failing, and
+    # decompresses *.gz by extension.
     parts = [sc.textFile(f).mapPartitionsWithIndex(_parse_partition_of(f)) for f in files]
     batches = parts[0] if len(parts) == 1 else sc.union(parts)
-    # Input splits are 32-128 MB, so a big day has dozens of them; every pass over the
-    # cache (six analyses, two stages each) would pay per-task overhead that many times
-    # for a few ms of numpy work. A narrow coalesce (no shuffle) keeps the parse running
-    # on every core while the passes see a few partitions per core.
-    target = max(1, sc.defaultParallelism * PARTITIONS_PER_CORE)
+    # Input splits are 32-128 MB, so a big day has dozens of them: a narrow coalesce (no
+    # shuffle) keeps the parse running on every core while the passes see a few partitions per core.
     return batches.coalesce(target) if batches.getNumPartitions() > target else batches
 
 

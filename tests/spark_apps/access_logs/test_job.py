@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from spark_apps.access_logs import job
+from spark_apps.access_logs import job, reader
 from spark_apps.common import lake
 
 pytestmark = pytest.mark.spark
@@ -21,8 +21,8 @@ def _ok(ip, url, status, size):
 
 def _write_day(folder):
     folder.mkdir(parents=True)
-    # Plain file, large enough that Spark splits it into two partitions, with bad
-    # lines in both halves: their line numbers must still be counted per file.
+    # Plain file cut into several splits (see two_runs), with bad lines in the first and in a
+    # later split: their line numbers must still be counted per file.
     plain = [_ok("10.0.0.1", "/index.html", 200, 1000) for _ in range(400)]
     plain[2] = b'10.0.0.9 - - [15/Jan/2024:10:00:00 +0000] "GET /trunc'          # line 3
     plain[349] = b""                                                              # line 350
@@ -53,10 +53,16 @@ def two_runs(spark, results_db, tmp_path_factory):
     folder = base / "raw" / f"date={DAY}"
     _write_day(folder)
     args = (spark, results_db, f"file://{folder}", DAY, f"file://{base}/reports", f"file://{base}/quarantine", 3)
-    first = job.run(*args)
-    tables_after_first = {t: _table(results_db, t) for t in job.TABLES}
-    second = job.run(*args)
-    tables_after_second = {t: _table(results_db, t) for t in job.TABLES}
+    with pytest.MonkeyPatch.context() as patch:
+        # Splits of 4 kB read 1 kB at a time: web-1.log (about 30 kB) is read by several tasks in
+        # many blocks, and its line numbers must still count from the start of the file.
+        patch.setattr(reader, "MIN_SPLIT_BYTES", 4096)
+        patch.setattr(reader, "MAX_SPLIT_BYTES", 4096)
+        patch.setattr(reader, "CHUNK_BYTES", 1024)
+        first = job.run(*args)
+        tables_after_first = {t: _table(results_db, t) for t in job.TABLES}
+        second = job.run(*args)
+        tables_after_second = {t: _table(results_db, t) for t in job.TABLES}
     return base, first, second, tables_after_first, tables_after_second
 
 
