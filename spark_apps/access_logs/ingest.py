@@ -12,6 +12,7 @@ trick as ``zipWithIndex``, without the extra pass over the text that
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,16 +108,20 @@ def cache_parsed(batches: RDD) -> RDD:
 class LineAccounting:
     total_lines: int
     quarantined_lines: int
+    reasons: dict  # {reason: quarantined lines}
     quarantine: RDD  # JSON lines: {"file", "line", "reason", "raw"}, sorted by file and line
 
 
 def account_lines(batches: RDD) -> LineAccounting:
     """Line totals and the quarantine (bad lines with their line number in their file)."""
     # One small record per batch; the driver holds (number of batches) of them.
-    counts = batches.map(lambda b: (b.file, b.file_partition, b.lines, len(b.quarantined))).collect()
+    counts = batches.map(lambda b: (b.file, b.file_partition, b.lines, len(b.quarantined),
+                                    Counter(reason for _line, reason, _raw in b.quarantined))).collect()
     lines_in = {}  # (file, partition) -> lines
-    for file, partition, lines, _bad in counts:
+    reasons: Counter = Counter()
+    for file, partition, lines, _bad, batch_reasons in counts:
         lines_in[(file, partition)] = lines_in.get((file, partition), 0) + lines
+        reasons.update(batch_reasons)
     first_line_of = {}  # (file, partition) -> lines of that file before the partition
     before: dict = {}
     for file, partition in sorted(lines_in):
@@ -132,6 +137,7 @@ def account_lines(batches: RDD) -> LineAccounting:
 
     return LineAccounting(
         total_lines=sum(lines_in.values()),
-        quarantined_lines=sum(bad for *_, bad in counts),
+        quarantined_lines=sum(bad for _file, _partition, _lines, bad, _reasons in counts),
+        reasons=dict(reasons),
         quarantine=batches.flatMap(to_json).sortByKey(numPartitions=1).values(),
     )

@@ -14,6 +14,8 @@ into a cached RDD of column batches (``batches.RequestBatch``), runs the six ana
 * ``<quarantine-uri>/date=YYYY-MM-DD/`` JSON lines of unparseable lines (file, line
   number, reason, raw line), rewritten on every run (empty when all lines parse);
 * ``<summary-uri>/date=YYYY-MM-DD/summary.json``, also printed to stdout.
+* one row in MySQL ``data_quality_runs`` (pipeline ``access_logs``, run key = the log date,
+  replaced on rerun): the input folder, total lines, quarantined lines and their count per reason.
 
 URL columns: results tables store strings as VARCHAR(255), and real URLs are
 often longer, so URL-keyed tables use ``url_sha1`` (of the full URL) as the key
@@ -33,11 +35,12 @@ from pyspark.sql import types as T
 
 from spark_apps.access_logs import analyses
 from spark_apps.access_logs.ingest import account_lines, cache_parsed, list_log_files, parse_files
-from spark_apps.common import lake
+from spark_apps.common import data_quality, lake
 from spark_apps.common.mysql import ResultsDb, replace_rows
 from spark_apps.common.session import get_spark
 
 URL_CHARS = 255
+DATA_QUALITY_PIPELINE = "access_logs"  # data_quality_runs.pipeline; run_key = the log date
 
 URL_FIELDS = [
     T.StructField("url_sha1", T.StringType()),
@@ -123,6 +126,7 @@ def summary_of(log_date: date, result: dict) -> dict:
         "total_lines": lines.total_lines,
         "parsed_lines": lines.total_lines - lines.quarantined_lines,
         "quarantined_lines": lines.quarantined_lines,
+        "quarantine_reasons": dict(sorted(lines.reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         "unique_client_ips": result["clients"].unique_ips,
         "top_clients": [[ip, n] for ip, n in result["clients"].top_clients],
         "status_200_requests": result["requests_200"],
@@ -183,6 +187,10 @@ def run(
         result["lines"].quarantine.saveAsTextFile(quarantine_dir)
         summary["quarantine_uri"] = quarantine_dir
         summary["rows_written"] = write_results(spark, db, log_date, result, summary)
+        # The run's data-quality row (one per log day: a rerun replaces it), the first place to look.
+        lines = result["lines"]
+        data_quality.record_run(db, DATA_QUALITY_PIPELINE, log_date.isoformat(), input_uri, lines.total_lines,
+                                lines.quarantined_lines, lines.reasons)
         summary_file = lake.join(summary_uri, f"date={log_date.isoformat()}", "summary.json")
         lake.write_text(spark, summary_file, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
         summary["summary_uri"] = summary_file

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 
 from spark_apps.access_logs import job, reader
-from spark_apps.common import lake
+from spark_apps.common import data_quality, lake
 
 pytestmark = pytest.mark.spark
 
@@ -128,6 +128,23 @@ def test_tables_hold_the_day(two_runs):
     top = [row[1:3] + row[4:] for row in tables["access_log_top_urls"]]
     assert top[0] == ("all_requests", 1, "/index.html", 0, 397)
     assert ("status_404", 1, "/missing", 0, 2) in top
+
+
+def test_data_quality_row_after_two_runs(two_runs, results_db):
+    base, _, _, _, _ = two_runs
+    conn = results_db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM data_quality_runs WHERE pipeline = 'access_logs' AND run_key = %s",
+                        (DAY.isoformat(),))
+            assert cur.fetchone()[0] == 1  # the rerun replaced the first run's row
+    finally:
+        conn.close()
+    # 404 lines, 3 bad: web-1.log line 3 truncated, line 350 empty; web-2.log.gz line 3 junk
+    assert data_quality.read_run(results_db, "access_logs", DAY.isoformat()) == {
+        "input_uri": f"file://{base}/raw/date={DAY}", "total_rows": 404, "bad_rows": 3,
+        "reasons": {"empty line": 1, "missing client, ident or user field": 1,
+                    "unterminated request quote (truncated line?)": 1}}
 
 
 def test_main_rejects_bad_date():
