@@ -8,16 +8,22 @@ local[2] measures
 * cached:   parse once into the cached RDD + all six analyses + line accounting
             (what the job does), also split into its three phases,
 * uncached: the same six analyses without the cache, i.e. six parses,
-* awk:      one single-pass awk script computing the same six answers (a speed
-            reference: it splits on spaces, so it is approximate for URLs with
-            spaces, which are 0.1% of generated lines),
+* awk:      one single-pass mawk script computing the same six answers on one core (a
+            speed reference: it splits on spaces, so it is approximate for URLs with spaces,
+            which are 0.1% of generated lines),
+* DuckDB:   the same six answers from the raw files with DuckDB on the same two cores (read
+            as one text column, fields cut with string functions, parsed once into a temporary
+            table, then six queries; approximate like awk, and it drops the lines that are not
+            valid UTF-8, 0.02% of generated lines),
 
-and prints a markdown table with lines/second, peak memory of this process plus
-all its children (the Spark JVM and Python workers) and the gain of the cache.
+and prints a markdown table with lines/second, peak memory of this process plus all its
+children (the Spark JVM and Python workers; for awk and DuckDB their own process) and the
+gain of the cache. The load average (1 min) before each size goes into the table too.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -48,6 +54,64 @@ END { for (k in ip) nip++; for (k in ok) nok++; for (k in bigurl) nbig++
       b4 = ""; n4 = 0; for (k in nf) if (nf[k] > n4) { n4 = nf[k]; b4 = k }
       print nip, nok, e4, big, nbig, best, bn, b4, n4 }
 """
+
+
+DUCKDB_SIX_ANALYSES = r"""
+import json, sys, time
+import duckdb
+files = json.loads(sys.argv[1])
+con = duckdb.connect()
+con.execute("SET threads = 2")
+start = time.perf_counter()
+con.execute('''
+CREATE TEMP TABLE requests AS
+WITH lines AS (
+  SELECT line FROM read_csv($files, columns = {'line': 'VARCHAR'}, delim = $delim, quote = '', escape = '',
+                            header = false, auto_detect = false, strict_mode = false, ignore_errors = true)
+), fields AS (
+  SELECT split_part(line, ' ', 1) AS ip, split_part(line, '"', 2) AS request,
+         string_split(trim(split_part(line, '"', 3)), ' ') AS rest FROM lines
+), typed AS (
+  SELECT ip, request, TRY_CAST(rest[1] AS SMALLINT) AS status,
+         CASE WHEN rest[2] = '-' THEN 0 ELSE TRY_CAST(rest[2] AS BIGINT) END AS bytes FROM fields
+), urls AS (  -- request line minus method and protocol, once per distinct request
+  SELECT request, CASE WHEN regexp_matches(request, '^[A-Za-z-]+ .* HTTP/[^ ]*$')
+                       THEN regexp_extract(request, '^[^ ]+ (.*) [^ ]+$', 1)
+                       WHEN regexp_matches(request, '^[A-Za-z-]+ .') THEN regexp_extract(request, '^[^ ]+ (.*)$', 1)
+                       ELSE request END AS url
+  FROM (SELECT DISTINCT request FROM typed)
+)
+SELECT ip, url, status, bytes FROM typed JOIN urls USING (request) WHERE status IS NOT NULL AND bytes IS NOT NULL
+''', {"files": files, "delim": "\x01"})
+answers = [con.execute(q).fetchall() for q in (
+    "SELECT COUNT(DISTINCT ip) FROM requests",
+    "SELECT ip, COUNT(*) AS n FROM requests GROUP BY ip ORDER BY n DESC, ip LIMIT 10",
+    "SELECT COUNT(DISTINCT url), COUNT(*) FROM requests WHERE status = 200",
+    "SELECT status, COUNT(*) FROM requests WHERE status BETWEEN 400 AND 499 GROUP BY status ORDER BY status",
+    "SELECT COUNT(*), COUNT(DISTINCT url) FROM requests WHERE bytes > 5000",
+    "SELECT url, COUNT(*) AS n FROM requests GROUP BY url ORDER BY n DESC, url LIMIT 10",
+    "SELECT url, COUNT(*) AS n FROM requests WHERE status = 404 GROUP BY url ORDER BY n DESC, url LIMIT 10")]
+print(time.perf_counter() - start, answers[0][0][0], answers[2][0][0], sum(n for _, n in answers[3]),
+      answers[4][0][0], answers[5][0], answers[6][0] if answers[6] else None)
+"""
+
+
+def run_with_peak(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS of the process (sampled every 0.1 s) and stdout of ``cmd``."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    seconds = time.perf_counter() - start
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"{cmd[0]} failed: {err[-2000:]}")
+    return seconds, peak, out
 
 
 class PeakMemory:
@@ -154,25 +218,29 @@ def main(argv=None):
     rows = []
     for lines in sizes:
         files, size_mb = day_files(args.data_dir, lines, args.files)
+        load = os.getloadavg()[0]
         cached_s, cached_mem = timed("cached", run_cached, spark, files)
         if args.skip_uncached:
             uncached_s, uncached_mem = float("nan"), 0
         else:
             uncached_s, uncached_mem = timed("uncached", run_uncached, spark, files)
-        start = time.perf_counter()
-        awk = subprocess.run(["mawk", AWK_SIX_ANALYSES, *(f.removeprefix("file://") for f in files)],
-                             capture_output=True, text=True, check=True, env={**os.environ, "LC_ALL": "C"})
-        awk_s = time.perf_counter() - start
-        print(f"awk: {awk_s:.1f}s {awk.stdout.strip()}", file=sys.stderr, flush=True)
-        rows.append((lines, size_mb, cached_s, dict(PHASES), cached_mem, uncached_s, uncached_mem, awk_s))
+        paths = [f.removeprefix("file://") for f in files]
+        awk_s, awk_mem, awk_out = run_with_peak(["mawk", AWK_SIX_ANALYSES, *paths], {**os.environ, "LC_ALL": "C"})
+        print(f"awk: {awk_s:.1f}s {awk_out.strip()}", file=sys.stderr, flush=True)
+        duck_s, duck_mem, duck_out = run_with_peak([sys.executable, "-c", DUCKDB_SIX_ANALYSES, json.dumps(paths)])
+        print(f"duckdb: {duck_s:.1f}s {duck_out.strip()}", file=sys.stderr, flush=True)
+        rows.append((lines, size_mb, cached_s, dict(PHASES), cached_mem, uncached_s, uncached_mem, awk_s, awk_mem,
+                     duck_s, duck_mem, load))
 
     print("| lines | MB | cached parse + 6 analyses | parse / analyses / accounting | lines/s | peak RSS |"
-          " 6 separate passes (no cache) | lines/s | peak RSS | cache gain | awk single pass | Spark cached / awk time |")
-    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for lines, mb, cs, ph, cm, us, um, aw in rows:
+          " 6 separate passes (no cache) | lines/s | peak RSS | cache gain | mawk single pass (1 core) | peak RSS |"
+          " Spark / mawk | DuckDB (2 threads) | peak RSS | Spark / DuckDB | load avg |")
+    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for lines, mb, cs, ph, cm, us, um, aw, am, dk, dm, load in rows:
         print(f"| {lines:,} | {mb:.0f} | {cs:.1f} s | {ph['parse']:.1f} / {ph['analyses']:.1f} / {ph['accounting']:.1f} s"
               f" | {lines / cs:,.0f} | {cm / 2**30:.2f} GiB | {us:.1f} s | "
-              f"{lines / us:,.0f} | {um / 2**30:.2f} GiB | {us / cs:.2f}x | {aw:.1f} s | {cs / aw:.1f}x |")
+              f"{lines / us:,.0f} | {um / 2**30:.2f} GiB | {us / cs:.2f}x | {aw:.1f} s | {am / 2**20:.0f} MiB | "
+              f"{cs / aw:.2f}x | {dk:.1f} s | {dm / 2**30:.2f} GiB | {cs / dk:.2f}x | {load:.1f} |")
     spark.stop()
 
 
