@@ -38,7 +38,7 @@ window sums stay right without ever re-reading old data.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 DEFAULT_MAX_DELTA = 10_000
 DEFAULT_MAX_GAP_MS = 24 * 3600 * 1000
@@ -169,9 +169,14 @@ def advance(kept: list[Reading], arriving: list[Reading], watermark_ms: int, max
     return Advance(state, retracted + added, late, dropped)
 
 
+_READING_FIELDS = tuple(f.name for f in fields(Reading))
+
+
 def dump_state(readings: list[Reading]) -> str:
     """The kept readings as the JSON text the job keeps in its state store."""
-    return json.dumps([list(asdict(r).values()) for r in readings], separators=(",", ":"))
+    # Field by field, not dataclasses.asdict: asdict deep-copies and was half of the state
+    # function's time (profiled on a generated week).
+    return json.dumps([[getattr(r, name) for name in _READING_FIELDS] for r in readings], separators=(",", ":"))
 
 
 def load_state(text: str | None) -> list[Reading]:
