@@ -19,6 +19,8 @@ RocksDB state store and changed its Python API between 4.0 and 4.1.
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -50,8 +52,9 @@ OUTPUT_SCHEMA = T.StructType([
     T.StructField("source_partition", T.IntegerType()), T.StructField("source_offset", T.LongType()),
     T.StructField("watermark_ms", T.LongType()),
 ])
-_STATE_INPUT = ("at_ms", "desc", "entries", "exits", "station", "line", "division", "raw", "source_topic",
-                "source_partition", "source_offset")
+# The columns the state function reads, one namedtuple per reading.
+_StateInput = namedtuple("_StateInput", ["at_ms", "desc", "entries", "exits", "station", "line", "division", "raw",
+                                         "source_topic", "source_partition", "source_offset"])
 STATE_SCHEMA = T.StructType([T.StructField("readings", T.StringType())])
 SUMS = ("entries", "exits", "intervals", "entries_dropped", "exits_dropped", "gap_dropped")
 
@@ -134,27 +137,25 @@ def turnstile_state_function(max_delta: int, max_gap_ms: int):
     def apply(key, frames, state):
         # Per-group pandas work dominated this function (profiled: DataFrame.astype, concat,
         # sort_values and itertuples took ~90 % of the time for ~20 readings a turnstile), so
-        # the batch is read as plain column lists and the output built as object columns,
-        # which Arrow turns into nullable int64/string without a per-group astype.
+        # the batch is read as plain column lists (one namedtuple per reading) and the output
+        # built as object columns, which Arrow turns into nullable int64/string without a
+        # per-group astype.
         frames = list(frames)
         batch = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        columns = {name: batch[name].tolist() for name in _STATE_INPUT}
         # Source order, so that a replayed batch decides ties (repeats) the same way (stable).
-        order = sorted(range(len(batch)), key=lambda i: (columns["source_partition"][i], columns["source_offset"][i]))
-        arriving = [cleaning.Reading(int(columns["at_ms"][i]), columns["desc"][i], int(columns["entries"][i]),
-                                     int(columns["exits"][i]), columns["station"][i], columns["line"][i],
-                                     columns["division"][i]) for i in order]
+        rows_in = sorted(map(_StateInput._make, zip(*(batch[name].tolist() for name in _StateInput._fields))),
+                         key=lambda r: (r.source_partition, r.source_offset))
+        arriving = [cleaning.Reading(int(r.at_ms), r.desc, int(r.entries), int(r.exits), r.station, r.line,
+                                     r.division) for r in rows_in]
         kept = cleaning.load_state(state.get[0]) if state.exists else []
         watermark_ms = max(0, state.getCurrentWatermarkMs())
         result = cleaning.advance(kept, arriving, watermark_ms, max_delta, max_gap_ms)
         state.update((cleaning.dump_state(result.kept),))
         rows = [_interval_row(i) for i in result.contributions]
         for index in result.late:
-            i = order[index]
-            rows.append(_output("late", int(columns["at_ms"][i]), columns["station"][i], columns["line"][i],
-                                columns["division"][i], raw=columns["raw"][i],
-                                source=(columns["source_topic"][i], int(columns["source_partition"][i]),
-                                        int(columns["source_offset"][i])),
+            r = rows_in[index]
+            rows.append(_output("late", int(r.at_ms), r.station, r.line, r.division, raw=r.raw,
+                                source=(r.source_topic, int(r.source_partition), int(r.source_offset)),
                                 watermark_ms=watermark_ms))
         rows.append(_output("readings", count=len(arriving)))
         rows += [_output(reason, count=n) for reason, n in result.dropped.items() if n]
