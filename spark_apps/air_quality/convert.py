@@ -5,7 +5,9 @@ PARQUET_SCHEMA, plus quarantine rows (source_file, line_number, line, reason) as
 JSON lines under ``<quarantine_uri>/rows``, the rows left out as duplicates of a
 station-hour (source_file, line_number, reason) under ``<quarantine_uri>/duplicates``
 (see :func:`superseded_duplicates`), and a ``_summary.json`` with the counts.
-Duplicates are not bad rows: they do not count towards ``max_bad_share``.
+Duplicates are not bad rows: they do not count towards ``max_bad_share``. The counts also go
+to MySQL ``data_quality_runs`` (pipeline ``air_quality``, one row per raw zone, replaced on
+rerun): total rows, bad rows and the bad rows per reason kind.
 
 Overwrite policy: the whole dataset is overwritten on every run, not dynamically
 per partition. The raw zone keeps every landed export, so the Parquet dataset is a
@@ -19,7 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -36,7 +39,8 @@ from spark_apps.air_quality.reader import (
     plan_files,
 )
 from spark_apps.air_quality.schema import PARTITION_COLUMNS
-from spark_apps.common import lake
+from spark_apps.common import data_quality, lake
+from spark_apps.common.mysql import ResultsDb
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,12 @@ class ConvertResult:
     blank_lines: int
     quarantine_uri: str
     duplicate_rows: int = 0  # good rows superseded by another row of the same station-hour
+    reasons: dict[str, int] = field(default_factory=dict)  # bad rows per reason kind
+
+    @property
+    def total_rows(self) -> int:
+        """Every data row read (good, superseded and bad); blank lines and preambles are not rows."""
+        return self.good_rows + self.duplicate_rows + self.bad_rows
 
     @property
     def bad_share(self) -> float:
@@ -92,27 +102,38 @@ def superseded_duplicates(rows: DataFrame) -> DataFrame:
     )
 
 
-def count_statuses(rows: DataFrame) -> dict[str, int]:
-    """Rows of :func:`reader.parse_raw` per status (``preamble``, ``blank``, ``bad``, ``good``),
-    after checking that every file's lines were numbered 1..n (:func:`reader.check_line_numbers`):
-    one aggregation over the rows."""
+class RowCounts(NamedTuple):
+    statuses: dict[str, int]  # rows per status: preamble, blank, bad, good
+    reasons: dict[str, int]  # bad rows per reason kind (the reason without the offending values)
+
+
+def count_statuses(rows: DataFrame) -> RowCounts:
+    """Rows of :func:`reader.parse_raw` per status (``preamble``, ``blank``, ``bad``, ``good``)
+    and bad rows per reason kind, after checking that every file's lines were numbered 1..n
+    (:func:`reader.check_line_numbers`): one aggregation over the rows."""
     status = (
         F.when(F.col("preamble"), "preamble")
         .when(F.col("blank"), "blank")
         .when(F.col("reason").isNotNull(), "bad")
         .otherwise("good")
     )
-    per_file = rows.groupBy("source_file", status.alias("status")).agg(
+    per_file = rows.groupBy("source_file", status.alias("status"), "reason_kind").agg(
         F.count(F.lit(1)).alias("count"), F.max("line_number").alias("last_line")
     ).collect()
     counts: dict[str, int] = {}
+    reasons: dict[str, int] = {}
     lines_per_file: dict[str, tuple[int, int]] = {}
     for r in per_file:
         counts[r["status"]] = counts.get(r["status"], 0) + r["count"]
+        if r["status"] == "bad":
+            reasons[r["reason_kind"]] = reasons.get(r["reason_kind"], 0) + r["count"]
         lines, last = lines_per_file.get(r["source_file"], (0, 0))
         lines_per_file[r["source_file"]] = (lines + r["count"], max(last, r["last_line"]))
     check_line_numbers(lines_per_file)
-    return counts
+    return RowCounts(counts, reasons)
+
+
+DATA_QUALITY_PIPELINE = "air_quality"  # data_quality_runs.pipeline; run_key = the raw zone's URI
 
 
 def convert(
@@ -121,17 +142,25 @@ def convert(
     parquet_uri: str,
     quarantine_uri: str,
     max_bad_share: float = 0.01,
+    db: ResultsDb | None = None,
 ) -> ConvertResult:
+    """Convert every export under ``raw_uri``; with ``db``, record the run in ``data_quality_runs``.
+
+    The run key of that row is ``raw_uri`` itself: the conversion always reads the whole raw
+    zone and overwrites the whole dataset, so its row describes the dataset as it is now and
+    a rerun replaces it (the asset-triggered DAG run has no logical date to key it by).
+    """
     # Read each station export whole in its own task: the reader numbers lines per
     # partition, and one file is one station, so each task writes its own station-month
     # folders, one file each, sorting only its own rows - no shuffle.
     plans = plan_files(spark, raw_uri)
     with one_file_per_partition(spark, plans):
-        return _convert(spark, raw_uri, plans, parquet_uri, quarantine_uri, max_bad_share)
+        return _convert(spark, raw_uri, plans, parquet_uri, quarantine_uri, max_bad_share, db)
 
 
 def _convert(
-    spark: SparkSession, raw_uri: str, plans: list[FilePlan], parquet_uri: str, quarantine_uri: str, max_bad_share: float
+    spark: SparkSession, raw_uri: str, plans: list[FilePlan], parquet_uri: str, quarantine_uri: str,
+    max_bad_share: float, db: ResultsDb | None,
 ) -> ConvertResult:
     parsed = parse_raw(spark, raw_uri, plans)
     # Counted, quarantined and written from one parse of the input. The raw text is
@@ -141,7 +170,7 @@ def _convert(
     rows = rows.persist(StorageLevel.DISK_ONLY)
     duplicates = None
     try:
-        counts = count_statuses(rows)
+        counts, reasons = count_statuses(rows)
         # Usually none: one aggregation over the keys. Listed (few rows) before the
         # Parquet write, which then leaves them out.
         duplicates = superseded_duplicates(rows).persist(StorageLevel.DISK_ONLY)
@@ -153,6 +182,7 @@ def _convert(
             blank_lines=counts.get("blank", 0),
             quarantine_uri=quarantine_uri,
             duplicate_rows=duplicate_rows,
+            reasons=reasons,
         )
         # Quarantine first and always, so bad rows are kept even when the run fails.
         (
@@ -175,6 +205,10 @@ def _convert(
             lake.join(quarantine_uri, "_summary.json"),
             json.dumps({**asdict(result), "bad_share": result.bad_share, "raw_uri": raw_uri}, indent=2),
         )
+        if db is not None:
+            # Before the threshold check: a failed run is the one whose record matters most.
+            data_quality.record_run(db, DATA_QUALITY_PIPELINE, raw_uri, raw_uri, result.total_rows, result.bad_rows,
+                                    result.reasons)
         log.info(
             "converted %s: %d good rows, %d quarantined (%.4f%%) -> %s, %d blank lines skipped, "
             "%d rows superseded by a later row of the same station-hour",
@@ -214,7 +248,7 @@ def main(argv: list[str] | None = None) -> ConvertResult:
     from spark_apps.common.session import get_spark
 
     spark = get_spark("air_quality_convert")
-    return convert(spark, args.raw, args.parquet, args.quarantine, args.max_bad_share)
+    return convert(spark, args.raw, args.parquet, args.quarantine, args.max_bad_share, ResultsDb.from_env())
 
 
 if __name__ == "__main__":

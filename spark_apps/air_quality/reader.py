@@ -275,7 +275,8 @@ def check_line_numbers(lines_per_file: dict[str, tuple[int, int]]) -> None:
 @dataclass
 class ParsedRaw:
     """``rows``: every line, typed after its file's header, with ``preamble`` (the header
-    and the lines above it), ``blank`` and ``reason`` (null when good)."""
+    and the lines above it), ``blank``, ``reason`` (null when good) and ``reason_kind`` (the
+    reason without the offending values, e.g. ``non-numeric pm25``)."""
 
     rows: DataFrame
     plans: list[FilePlan]
@@ -355,7 +356,11 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
         return F.col(f"cell_{name}")
 
     typed: dict[str, Column] = {}
-    problems: list[Column] = [F.col("problem"), F.col("width_problem")]
+    # Each problem twice: with the offending value for the quarantine row, and as its kind
+    # (without the value) for the per-reason counts of data_quality_runs, which must stay
+    # few whatever the values are.
+    problems: list[Column] = [F.col("width_problem")]
+    kinds: list[Column] = [F.when(F.col("width_problem").isNotNull(), F.lit("wrong number of fields"))]
     for name in ("from_ts", "to_ts"):
         value = _timestamp(raw(name))
         typed[name] = value
@@ -363,26 +368,31 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
         # is present has to parse.
         missing_allowed = F.lit(name == "to_ts") & _missing(raw(name))
         label = "From Date" if name == "from_ts" else "To Date"
+        unparseable = (F.col(f"pos_{name}") >= 0) & value.isNull() & ~missing_allowed
         problems.append(
             F.when(
-                (F.col(f"pos_{name}") >= 0) & value.isNull() & ~missing_allowed,
+                unparseable,
                 F.concat(F.lit(f"unparseable {label}: "), F.coalesce(_quoted(raw(name)), F.lit("<missing>"))),
             )
         )
+        kinds.append(F.when(unparseable, F.lit(f"unparseable {label}")))
     for name in MEASURE_COLUMNS:
         number = F.trim(raw(name)).try_cast("double")
         # No missing-value token ("", none, na, n/a, nan, -, null) casts to a finite
         # number, so the token check is only needed for cells that did not.
         finite = number.isNotNull() & ~F.isnan(number) & (F.abs(number) != float("inf"))
         typed[name] = F.when(finite, number)
-        problems.append(
-            F.when(~finite & ~_missing(raw(name)), F.concat(F.lit(f"non-numeric {name}: "), _quoted(raw(name))))
-        )
+        non_numeric = ~finite & ~_missing(raw(name))
+        problems.append(F.when(non_numeric, F.concat(F.lit(f"non-numeric {name}: "), _quoted(raw(name)))))
+        kinds.append(F.when(non_numeric, F.lit(f"non-numeric {name}")))
     for name in ("station", "city"):
         value = F.trim(raw(name))
         typed[name] = F.coalesce(F.when(~_missing(value), value), F.col(f"file_{name}"))
 
-    reason = F.concat_ws("; ", *problems)  # null problems are skipped
+    # A file that cannot be read has that as the only reason of its lines (its "header" of
+    # width 0 would make every line's field count wrong too). Null problems are skipped.
+    reason = F.coalesce(F.col("problem"), F.concat_ws("; ", *problems))
+    reason_kind = F.coalesce(F.col("problem"), F.concat_ws("; ", *kinds))
     # Blank lines of a readable file are kept with a flag so they are counted, not lost.
     is_blank = F.col("blank") & F.col("problem").isNull() & ~F.col("preamble")
     out = lines.select(
@@ -393,6 +403,7 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
         "preamble",
         is_blank.alias("blank"),
         F.when(~F.col("preamble") & ~is_blank & (reason != ""), reason).alias("reason"),
+        F.when(~F.col("preamble") & ~is_blank & (reason != ""), reason_kind).alias("reason_kind"),
     )
     return ParsedRaw(rows=out, plans=plans)
 

@@ -96,7 +96,7 @@ def write_readings(spark: SparkSession, raw_uri: str, config: cassandra.Cassandr
         rows = parse_raw(spark, raw_uri, plans).rows.drop("line").persist(StorageLevel.DISK_ONLY)
         duplicates = superseded_duplicates(rows).persist(StorageLevel.DISK_ONLY)
         try:
-            counts = count_statuses(rows)
+            counts = count_statuses(rows).statuses
             duplicate_rows = duplicates.count()
             good, bad = counts.get("good", 0) - duplicate_rows, counts.get("bad", 0)
             if good + bad and bad / (good + bad) > max_bad_share:

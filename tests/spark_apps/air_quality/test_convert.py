@@ -23,6 +23,7 @@ from spark_apps.air_quality.reader import (
     read_lines,
 )
 from spark_apps.air_quality.schema import canonical_column
+from spark_apps.common import data_quality
 
 REAL_DIR = CPCB_BENGALURU_HOURLY
 REAL_STATION = "BWSSB Kadabesanahalli, Bengaluru - CPCB"
@@ -244,3 +245,39 @@ def test_duplicate_station_hours_are_left_out_and_listed(spark, tmp_path):
     assert listed[1]["reason"].startswith("duplicate station-hour Karve Road, Pune - MPCB 2023-01-01 02:00: kept ")
     assert listed[1]["reason"].endswith("karve_jan_b.csv line 5")
     assert json.loads((quarantine / "_summary.json").read_text())["duplicate_rows"] == 2
+
+
+def _data_quality_rows(db, raw_uri: str) -> int:
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM data_quality_runs WHERE pipeline = 'air_quality' AND run_key = %s",
+                        (raw_uri,))
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_each_run_records_its_data_quality_row_and_a_rerun_replaces_it(spark, results_db, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "karve.csv").write_text(BROKEN_EXPORT)
+    (raw / "notes.csv").write_text("just,some\nother,file\n")
+    out, quarantine = (tmp_path / "parquet").as_uri(), (tmp_path / "quarantine").as_uri()
+    # A failed run records its row too: it is the one a user looks up first.
+    with pytest.raises(TooManyBadRows):
+        convert(spark, raw.as_uri(), out, quarantine, max_bad_share=0.5, db=results_db)
+    # 3 good rows; karve.csv lines 9 (date), 10 (pm25), 11 and 12 (fields) and both lines of notes.csv bad
+    no_header = f"no header line starting with 'From Date' in the first {HEAD_CHARS} characters"
+    assert data_quality.read_run(results_db, "air_quality", raw.as_uri()) == {
+        "input_uri": raw.as_uri(), "total_rows": 9, "bad_rows": 6,
+        "reasons": {no_header: 2, "wrong number of fields": 2, "non-numeric pm25": 1, "unparseable From Date": 1}}
+
+    (raw / "notes.csv").unlink()
+    convert(spark, raw.as_uri(), out, quarantine, max_bad_share=0.7, db=results_db)
+    assert _data_quality_rows(results_db, raw.as_uri()) == 1  # replaced, not added
+    assert data_quality.read_run(results_db, "air_quality", raw.as_uri()) == {
+        "input_uri": raw.as_uri(), "total_rows": 7, "bad_rows": 4,
+        "reasons": {"wrong number of fields": 2, "non-numeric pm25": 1, "unparseable From Date": 1}}
+    assert json.loads((tmp_path / "quarantine" / "_summary.json").read_text())["reasons"] == {
+        "wrong number of fields": 2, "non-numeric pm25": 1, "unparseable From Date": 1}
