@@ -131,8 +131,9 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:16p
 h1{font-size:20px;margin:0 0 4px} .generated{color:#718096;font-size:12px;margin:0 0 16px}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:16px}
 .card{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:12px 16px;overflow-x:auto}
-.card h2{font-size:16px;margin:0 0 8px} .card h3{font-size:13px;margin:12px 0 4px}
+#card-streaming{grid-column:1/-1} .card h2{font-size:16px;margin:0 0 8px} .card h3{font-size:13px;margin:12px 0 4px}
 table{border-collapse:collapse;font-size:13px} th,td{padding:3px 8px;border-bottom:1px solid #edf2f7;text-align:left}
+#card-streaming td{white-space:nowrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums} table.answers th{font-weight:normal;color:#4a5568}
 img.chart{max-width:100%;height:auto;display:block;margin:4px 0 8px}
 .charts{display:flex;flex-wrap:wrap;gap:8px} figure{margin:0} figcaption{font-size:12px;color:#718096}

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,6 +23,7 @@ import pytest
 from include.platform import stack
 from include.platform.scratch_db import create_scratch_db, drop_scratch_db
 from include.platform.stack import airflow, postgres
+from include.reports import energy
 from spark_apps.common.mysql import ResultsDb
 
 REPORTS_TOPIC = "reports-page-test"
@@ -46,6 +50,51 @@ class ReportsServer:
         value = airflow.password(self.cfg)
         assert value, f"the api-server wrote no password for {airflow.USER} to {self.cfg.passwords_file}"
         return value
+
+
+def png(width: int, height: int) -> bytes:
+    """A valid grey PNG (what the energy analysis will write with matplotlib), made by hand."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+ENERGY_RUN_DATE = date(2026, 12, 2)
+ENERGY_CHART = "energy_vs_temperature.png"
+
+
+def write_energy_run(server: ReportsServer) -> bytes:
+    """What the energy analysis writes for a run (idempotent): a chart in the lake's
+    reports/<date>/, a file there that is no chart, and the run's metrics row. Returns the chart."""
+    charts = server.lake / energy.REPORTS_DIR / ENERGY_RUN_DATE.isoformat()
+    charts.mkdir(parents=True, exist_ok=True)
+    chart = png(40, 30)
+    (charts / ENERGY_CHART).write_bytes(chart)
+    (charts / "model.json").write_text("{}")
+    conn = server.results.connect(autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {energy.REGRESSION_RUNS_TABLE} (run_date DATE PRIMARY KEY, "
+                        "rmse DOUBLE, mae DOUBLE, r2 DOUBLE, train_rows BIGINT, test_rows BIGINT, model_uri VARCHAR(255), "
+                        "finished_at DATETIME)")
+            cur.execute(f"REPLACE INTO {energy.REGRESSION_RUNS_TABLE} VALUES (%s, 0.4321, 0.3, 0.875, 700, 300, 'x', NOW())",
+                        (ENERGY_RUN_DATE,))
+    finally:
+        conn.close()
+    return chart
+
+
+def clear_energy_run(server: ReportsServer) -> None:
+    """Back to "the analysis never ran": no run folder, no metrics table."""
+    shutil.rmtree(server.lake / energy.REPORTS_DIR / ENERGY_RUN_DATE.isoformat(), ignore_errors=True)
+    conn = server.results.connect(autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {energy.REGRESSION_RUNS_TABLE}")
+    finally:
+        conn.close()
 
 
 def _seed_results(db: ResultsDb) -> None:

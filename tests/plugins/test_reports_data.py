@@ -215,3 +215,24 @@ def test_queries_read_the_newest_day_and_window(results_conn):
     assert clients == [(1, "10.0.0.1", 9), (2, "10.0.0.2", 5)] and errors == [(404, 3)]
     runs = results_db.energy_regression_runs(results_conn)
     assert [r["run_date"] for r in runs] == [date(2026, 12, 2), date(2026, 12, 1)] and runs[0]["r2"] == 0.9
+
+
+def test_lake_on_s3_through_the_aws_connection(moto_server, monkeypatch):
+    """s3:// and s3a:// lakes go through the Airflow connection (here moto's, as the stack sets it)."""
+    import boto3
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(
+        {"conn_type": "aws", "login": "testing", "password": "testing",
+         "extra": {"endpoint_url": moto_server, "region_name": "us-east-1"}}))
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="reports-lake")
+    for key, body in (("lake/reports/2026-12-02/scatter.png", b"\x89PNG"), ("lake/reports/2026-12-01/a.svg", b"<svg/>"),
+                      ("lake/reports/readme.txt", b"x")):
+        s3.put_object(Bucket="reports-lake", Key=key, Body=body)
+    for scheme in ("s3", "s3a"):
+        assert lake.list_folder(f"{scheme}://reports-lake/lake/reports") == (["2026-12-01", "2026-12-02"], ["readme.txt"])
+        assert lake.read_bytes(f"{scheme}://reports-lake/lake/reports/2026-12-02/scatter.png") == b"\x89PNG"
+    assert lake.list_folder("s3://reports-lake/lake/nowhere") == ([], [])
+    with pytest.raises(FileNotFoundError):
+        lake.read_bytes("s3://reports-lake/lake/reports/2026-12-02/missing.png")

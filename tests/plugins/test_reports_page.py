@@ -3,18 +3,15 @@ forged requests are refused by Airflow's own token check, a logged-in user gets 
 hand-made data, and the charts are served."""
 from __future__ import annotations
 
-import struct
 import xml.etree.ElementTree as ET
-import zlib
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import jwt
 import pytest
-from conftest import AQI_STATIONS, CONSUMED_OFFSET, TOPIC_RECORDS
+from conftest import AQI_STATIONS, CONSUMED_OFFSET, TOPIC_RECORDS, clear_energy_run, write_energy_run
 
 from include.platform.stack import airflow
-from include.reports import energy
 
 PAGE = "/reports/"
 AQI_CHART = "/reports/charts/air_quality_daily_aqi.svg"
@@ -29,15 +26,6 @@ def token(server, password=None) -> str:
 
 def get(server, path, **kwargs) -> httpx.Response:
     return httpx.get(f"{server.url}{path}", timeout=60, **kwargs)
-
-
-def png(width: int, height: int) -> bytes:
-    """A valid grey PNG (what the energy analysis will write with matplotlib), made by hand."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 @pytest.mark.parametrize("path", [PAGE, AQI_CHART, "/reports/energy/charts/2026-12-02/scatter.png"])
@@ -99,24 +87,10 @@ def test_the_aqi_chart_draws_each_station(reports_server):
 
 def test_energy_card_has_no_run_then_shows_the_run_the_analysis_writes(reports_server):
     cookies = {"_token": token(reports_server)}
+    clear_energy_run(reports_server)  # the browser test may have written one
     assert "No analysis run yet" in get(reports_server, PAGE, cookies=cookies).text
 
-    run_date = date(2026, 12, 2)
-    charts = reports_server.lake / energy.REPORTS_DIR / run_date.isoformat()
-    charts.mkdir(parents=True, exist_ok=True)
-    chart = png(40, 30)
-    (charts / "energy_vs_temperature.png").write_bytes(chart)
-    (charts / "model.json").write_text("{}")  # not a chart: neither shown nor served
-    conn = reports_server.results.connect(autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {energy.REGRESSION_RUNS_TABLE} (run_date DATE PRIMARY KEY, "
-                        "rmse DOUBLE, mae DOUBLE, r2 DOUBLE, train_rows BIGINT, test_rows BIGINT, model_uri VARCHAR(255), "
-                        "finished_at DATETIME)")
-            cur.execute(f"REPLACE INTO {energy.REGRESSION_RUNS_TABLE} VALUES (%s, 0.4321, 0.3, 0.875, 700, 300, 'x', NOW())",
-                        (run_date,))
-    finally:
-        conn.close()
+    chart = write_energy_run(reports_server)
 
     html = get(reports_server, PAGE, cookies=cookies).text
     assert "No analysis run yet" not in html and "2026-12-02" in html
