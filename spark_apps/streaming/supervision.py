@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from spark_apps.common import lake
 
@@ -93,6 +93,50 @@ def run_until_stopped(
         if not any(q.isActive for q in queries):
             return  # availableNow runs end by themselves
         time.sleep(poll_seconds)
+
+
+# What Spark says when the Python process of a streaming Python Data Source did not connect back
+# in time (spark-core's PythonWorkerFactory.createSimpleWorker).
+PYTHON_WORKER_START_TIMEOUT = "Python worker failed to connect back"
+
+
+def run_restarting_slow_python_starts(
+    spark: "SparkSession",
+    start: "Callable[[], StreamingQuery]",
+    status_uri: str | None,
+    attempts: int = 10,
+    wait_seconds: float = 15.0,
+) -> None:
+    """Run the query ``start()`` returns (as :func:`run_until_stopped`, or until it ends without
+    ``status_uri``), starting it again in this application when it failed before its first
+    micro-batch because the Python process of its streaming Python Data Source did not start in time.
+
+    Why: at query start Spark launches the source's Python planner process
+    (``PythonStreamingSourceRunner``) and waits a hard-coded 10 s for it to connect back
+    (``PythonWorkerFactory.createSimpleWorker``; no setting changes it in Spark 4.0-4.2). Importing
+    pyspark there takes about a second of CPU, which on a loaded laptop (the whole demo stack on two
+    cores) can take longer than 10 s of wall-clock time. Such a failure is transient and nothing was
+    read yet: starting the query again from its checkpoint is what an Airflow retry would do, without
+    a new JVM (whose start costs the loaded machine far more CPU than the Python process). The wait
+    grows with each attempt; any other failure, or one after the first batch, ends the job as before.
+    """
+    for attempt in range(1, attempts + 1):
+        query = start()
+        try:
+            if status_uri:
+                run_until_stopped(spark, [query], status_uri)
+            else:
+                query.awaitTermination()
+            return
+        except Exception:
+            failure = str(query.exception() or "")
+            if (query.lastProgress is not None or PYTHON_WORKER_START_TIMEOUT not in failure
+                    or attempt == attempts):
+                raise
+            pause = wait_seconds * attempt
+            log.warning("query %s: its Python source process did not start in Spark's 10 s (attempt %d of %d, "
+                        "machine loaded?); starting it again in %.0f s", query.name, attempt, attempts, pause)
+            time.sleep(pause)
 
 
 def trigger_options(available_now: bool, trigger_seconds: float) -> dict:

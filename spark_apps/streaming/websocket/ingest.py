@@ -42,7 +42,7 @@ from spark_apps.streaming.kafka_io import write_kafka_batch
 from spark_apps.streaming.supervision import (
     add_streaming_arguments,
     clear_stop_marker,
-    run_until_stopped,
+    run_restarting_slow_python_starts,
     trigger_options,
 )
 from spark_apps.streaming.websocket import source
@@ -191,13 +191,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.status_uri:
         clear_stop_marker(spark, args.status_uri)
     db = None if args.no_results_db else ResultsDb.from_env()
-    query = start_query(spark, args.url, args.bootstrap, args.checkpoint, db, args.events_topic,
-                        args.dead_letter_topic, args.trigger_seconds, args.available_now,
-                        args.max_messages_per_batch, args.kafka_options)
-    if args.status_uri:
-        run_until_stopped(spark, [query], args.status_uri)
-    else:
-        query.awaitTermination()
+
+    def start() -> StreamingQuery:
+        return start_query(spark, args.url, args.bootstrap, args.checkpoint, db, args.events_topic,
+                           args.dead_letter_topic, args.trigger_seconds, args.available_now,
+                           args.max_messages_per_batch, args.kafka_options)
+
+    run_restarting_slow_python_starts(spark, start, args.status_uri)
 
 
 if __name__ == "__main__":

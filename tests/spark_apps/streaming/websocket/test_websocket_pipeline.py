@@ -202,3 +202,57 @@ def _tables(db) -> bool:
 def test_event_time_of_the_samples_is_utc():
     sample = ws_service.sample(random.Random(1), 1, "r", datetime(2026, 1, 1, tzinfo=timezone.utc))
     assert sample["event_time"] == "2026-01-01T00:00:00.000Z" and sample["threadname"] == "thread1"
+
+
+# Fault: the first Python process of the WebSocket source takes longer to start than Spark waits
+# for it (10 s, hard-coded), as on the loaded demo machine. Injected into the real process: a
+# sitecustomize on the PYTHONPATH that Spark hands the source's process (sc.environment) delays
+# its start once.
+SLOW_START = """
+import os, sys, time
+if "python_streaming_source_runner" in " ".join(sys.orig_argv) and not os.path.exists({marker!r}):
+    open({marker!r}, "w").close()
+    time.sleep(20)
+"""
+
+
+def test_ingest_starts_again_when_the_source_process_started_too_slowly(spark, kafka_broker, topics, tmp_path,
+                                                                         monkeypatch, caplog):
+    from spark_apps.streaming.supervision import run_restarting_slow_python_starts
+
+    site = tmp_path / "slow_start"
+    site.mkdir()
+    marker = tmp_path / "slowed_once"
+    (site / "sitecustomize.py").write_text(SLOW_START.format(marker=str(marker)))
+    monkeypatch.setitem(spark.sparkContext.environment, "PYTHONPATH", str(site))
+    server = Server(free_port())
+    starts = []
+
+    def start():
+        starts.append(ingest.start_query(spark, f"ws://127.0.0.1:{server.port}", kafka_broker.bootstrap,
+                                         (tmp_path / "checkpoint").as_uri(), None, topics["events"], topics["dead"],
+                                         trigger_seconds=1))
+        return starts[-1]
+
+    failure = []
+
+    def run():
+        try:
+            run_restarting_slow_python_starts(spark, start, None, attempts=3, wait_seconds=1)
+        except Exception as exc:  # reported below, in the test's thread
+            failure.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    try:
+        with caplog.at_level("WARNING", logger="spark_apps.streaming.supervision"):
+            runner.start()
+            _wait(lambda: failure or kafka_broker.consume_all(topics["events"], 3), 240, "events from the restarted query")
+            starts[-1].stop()  # what ends the job without a status folder
+            runner.join(120)
+    finally:
+        server.stop()
+    assert not failure, failure
+    assert not runner.is_alive()
+    assert marker.exists(), "the fault was not injected"
+    assert len(starts) == 2  # the slow start, then one that worked
+    assert any("did not start in Spark's 10 s" in r.getMessage() for r in caplog.records)
