@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STOP_MARKER = "STOP"
 STOPPED_MARKER = "STOPPED"  # written after a graceful stop: the checkpoint is free for another run
+# When the job first started with this status folder (no .json suffix: not a query's progress).
+STARTED_MARKER = "STARTED"
 
 
 def progress_uri(status_uri: str, query_name: str) -> str:
@@ -164,7 +166,13 @@ def add_streaming_arguments(parser, trigger_seconds: float) -> None:
                         "without it, the job just waits for its queries")
 
 
-def clear_stop_marker(spark: "SparkSession", status_uri: str) -> None:
-    """At a job's start: no STOP left from the last stop, and no STOPPED while it runs."""
+def prepare_status(spark: "SparkSession", status_uri: str) -> None:
+    """At a job's start: no STOP left from the last stop, no STOPPED while it runs, and a STARTED
+    file holding when a job first started with this status folder. STARTED is kept across
+    resubmissions: the health check gives a new job that long to publish its first batch (JVM
+    start, first micro-batch), but not a job that dies at every start."""
     for marker in (STOP_MARKER, STOPPED_MARKER):
         lake.delete(spark, lake.join(status_uri, marker))
+    started = lake.join(status_uri, STARTED_MARKER)
+    if not lake.exists(spark, started):
+        lake.write_text(spark, started, json.dumps({"started_at_ms": int(time.time() * 1000)}))

@@ -33,3 +33,28 @@ def test_a_query_without_a_batch_past_the_limit_raises_the_alarm(tmp_path):
     with pytest.raises(health.StreamingUnhealthy) as alarm:
         health.check(tmp_path, BROKER, ["fresh", "stale"], max_staleness_s=60, max_lag_records=0, now_ms=101_000)
     assert str(alarm.value) == "stale: stale, no batch for 100s (limit 60s)"
+
+
+def _started(folder, started_at_ms: int) -> None:
+    (folder / health.STARTED_FILE).write_text(json.dumps({"started_at_ms": started_at_ms}))
+
+
+def test_a_new_job_has_the_limit_from_its_first_start_to_publish_a_batch(tmp_path):
+    _started(tmp_path, started_at_ms=1_000)
+    [report] = health.check(tmp_path, BROKER, ["q"], max_staleness_s=60, max_lag_records=0, now_ms=31_000)
+    assert report.seconds_since_batch is None
+    assert report.line() == "q: starting, no batch yet (30s since the job first started)"
+    with pytest.raises(health.StreamingUnhealthy) as alarm:
+        health.check(tmp_path, BROKER, ["q"], max_staleness_s=60, max_lag_records=0, now_ms=62_000)
+    assert str(alarm.value) == "q: no progress published yet (is the job running?)"
+
+
+def test_without_a_start_record_a_missing_progress_is_an_alarm(tmp_path):
+    with pytest.raises(health.StreamingUnhealthy, match="q: no progress published yet"):
+        health.check(tmp_path, BROKER, ["q"], max_staleness_s=60, max_lag_records=0, now_ms=1_000)
+
+
+def test_the_start_record_is_the_one_the_jobs_write():
+    from spark_apps.streaming.supervision import STARTED_MARKER
+
+    assert health.STARTED_FILE == STARTED_MARKER

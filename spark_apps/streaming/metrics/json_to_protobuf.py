@@ -36,7 +36,7 @@ from spark_apps.streaming.kafka_io import read_kafka_stream, write_kafka_stream
 from spark_apps.streaming.metrics.transforms import json_to_kafka_records
 from spark_apps.streaming.supervision import (
     add_streaming_arguments,
-    clear_stop_marker,
+    prepare_status,
     run_until_stopped,
     trigger_options,
 )
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     spark = get_spark(QUERY_NAME)
     if args.status_uri:
-        clear_stop_marker(spark, args.status_uri)
+        prepare_status(spark, args.status_uri)
     query = start_query(
         spark, args.bootstrap, args.checkpoint, args.source_topic, args.sink_topic,
         args.dead_letter_topic, args.trigger_seconds, args.available_now,

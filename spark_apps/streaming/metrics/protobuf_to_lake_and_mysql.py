@@ -79,7 +79,7 @@ from spark_apps.streaming.metrics.transforms import (
 )
 from spark_apps.streaming.supervision import (
     add_streaming_arguments,
-    clear_stop_marker,
+    prepare_status,
     run_until_stopped,
     trigger_options,
 )
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     spark = get_spark(APP_NAME)
     if args.status_uri:
-        clear_stop_marker(spark, args.status_uri)
+        prepare_status(spark, args.status_uri)
     query = start_query(
         spark, args.bootstrap, args.lake, args.checkpoint, ResultsDb.from_env(),
         args.source_topic, args.dead_letter_topic, args.watermark, args.trigger_seconds,

@@ -68,7 +68,7 @@ from spark_apps.streaming.kafka_io import read_kafka_stream, write_kafka_batch
 from spark_apps.streaming.metrics.protobuf_to_lake_and_mysql import stream_id_of
 from spark_apps.streaming.supervision import (
     add_streaming_arguments,
-    clear_stop_marker,
+    prepare_status,
     run_until_stopped,
     trigger_options,
 )
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     spark = get_spark(APP_NAME)
     if args.status_uri:
-        clear_stop_marker(spark, args.status_uri)
+        prepare_status(spark, args.status_uri)
     queries = start_queries(
         spark, args.bootstrap, args.lake, args.checkpoint, ResultsDb.from_env(), args.source_topic,
         args.dead_letter_topic, args.late_topic, args.window, args.lateness, args.max_delta, args.trigger_seconds,

@@ -56,7 +56,7 @@ from spark_apps.common.session import get_spark
 from spark_apps.streaming.kafka_io import read_kafka_stream, write_kafka_batch
 from spark_apps.streaming.supervision import (
     add_streaming_arguments,
-    clear_stop_marker,
+    prepare_status,
     run_until_stopped,
     trigger_options,
 )
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     spark = get_spark(APP_NAME)
     if args.status_uri:
-        clear_stop_marker(spark, args.status_uri)
+        prepare_status(spark, args.status_uri)
     # Credentials (if any) come from the environment or Secrets Manager, never from arguments.
     config = cassandra.config_from_arguments(args)
     queries = start_queries(

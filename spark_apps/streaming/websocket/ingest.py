@@ -41,7 +41,7 @@ from spark_apps.common.session import get_spark
 from spark_apps.streaming.kafka_io import write_kafka_batch
 from spark_apps.streaming.supervision import (
     add_streaming_arguments,
-    clear_stop_marker,
+    prepare_status,
     run_restarting_slow_python_starts,
     trigger_options,
 )
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     spark = get_spark(QUERY_NAME)
     if args.status_uri:
-        clear_stop_marker(spark, args.status_uri)
+        prepare_status(spark, args.status_uri)
     db = None if args.no_results_db else ResultsDb.from_env()
 
     def start() -> StreamingQuery:

@@ -34,7 +34,7 @@ from spark_apps.common.session import get_spark
 from spark_apps.streaming.kafka_io import read_kafka_stream, write_kafka_batch, write_kafka_stream
 from spark_apps.streaming.supervision import (
     add_streaming_arguments,
-    clear_stop_marker,
+    prepare_status,
     run_until_stopped,
     trigger_options,
 )
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     spark = get_spark(QUERY_NAME)
     if args.status_uri:
-        clear_stop_marker(spark, args.status_uri)
+        prepare_status(spark, args.status_uri)
     queries = start_queries(spark, args.bootstrap, args.checkpoint, ResultsDb.from_env(), args.source_topic,
                             args.stats_topic, args.dead_letter_topic, args.window, args.watermark,
                             args.trigger_seconds, args.available_now, args.max_offsets_per_trigger,
