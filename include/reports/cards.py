@@ -7,7 +7,7 @@ from typing import Iterable, Mapping, Sequence
 
 # The health check's own reading of the offsets a progress record consumed, so this page and the
 # *_streaming_health DAGs count lag alike (private there: a candidate for a public name).
-from include.streaming.health import _end_offsets as consumed_offsets
+from include.streaming.health import consumed_kafka_offsets as consumed_offsets
 
 # ----------------------------------------------------------------------------- air quality
 

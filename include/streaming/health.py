@@ -85,13 +85,21 @@ def first_started_at_ms(status_uri: str | Path, aws_conn_id: str = "aws_default"
     return int(found[0]["started_at_ms"]) if found else None
 
 
-def _end_offsets(progress: dict) -> dict[tuple[str, int], int]:
+def consumed_kafka_offsets(progress: dict) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the end offset of the query's last batch, for its Kafka sources.
+
+    Other sources have other offsets (the WebSocket source's is ``{"session": ..., "index": ...}``):
+    they are left out, and have no lag to measure."""
     ends: dict[tuple[str, int], int] = {}
     for source in progress.get("sources", []):
         offsets = source.get("end_offset")
         if isinstance(offsets, str):
             offsets = json.loads(offsets)
-        for topic, partitions in (offsets or {}).items():
+        if not isinstance(offsets, dict):
+            continue
+        for topic, partitions in offsets.items():
+            if not isinstance(partitions, dict):
+                continue
             for partition, offset in partitions.items():
                 ends[(topic, int(partition))] = int(offset)
     return ends
@@ -133,7 +141,7 @@ def check(status_uri: str | Path, bootstrap: str, expected_queries: list[str],
             else:
                 problems.append(f"{name}: no progress published yet (is the job running?)")
             continue
-        consumed = _end_offsets(progress)
+        consumed = consumed_kafka_offsets(progress)
         health = QueryHealth(
             name=name,
             seconds_since_batch=(now_ms - int(progress["written_at_ms"])) / 1000,

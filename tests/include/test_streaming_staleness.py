@@ -58,3 +58,16 @@ def test_the_start_record_is_the_one_the_jobs_write():
     from spark_apps.streaming.supervision import STARTED_MARKER
 
     assert health.STARTED_FILE == STARTED_MARKER
+
+
+def test_a_query_over_a_websocket_has_no_lag_and_is_checked_for_staleness(tmp_path):
+    # The WebSocket source's offsets (spark_apps/streaming/websocket/source.py), as Spark reports them.
+    (tmp_path / "websocket_ingest.json").write_text(json.dumps({
+        "name": "websocket_ingest", "written_at_ms": 1_000, "input_rows_per_second": 0.5,
+        "processed_rows_per_second": 1.0,
+        "sources": [{"description": "PythonMicroBatchStream", "latest_offset": "null",
+                     "end_offset": json.dumps({"session": "916aaa13", "index": 34})}],
+    }))
+    [report] = health.check(tmp_path, BROKER, ["websocket_ingest"], max_staleness_s=60, max_lag_records=0,
+                            now_ms=2_000)
+    assert (report.lag_records, report.seconds_since_batch) == (0, 1)

@@ -74,7 +74,7 @@ def supervisor(tmp_path, fresh_results_db):
 def consumed(status: Path, query: str) -> int:
     """Source records the query has committed, by its last progress file (0 before the first)."""
     progress = [p for p in health.read_progress(status) if p["name"] == query] if status.exists() else []
-    return sum(health._end_offsets(progress[0]).values()) if progress else 0
+    return sum(health.consumed_kafka_offsets(progress[0]).values()) if progress else 0
 
 
 def test_jobs_sigkilled_mid_backlog_are_resubmitted_and_count_every_event_once(
