@@ -6,15 +6,21 @@ lake) and the broker's end offsets of `turnstile-readings` (include/streaming/he
 line per query, and **fails** when a query has not completed a batch for
 `DP_TURNSTILE_MAX_STALENESS_S` (default 1800 s: a query without new readings runs no batch) or lags
 more than `DP_TURNSTILE_MAX_LAG` records (default 50 000).
+
+`announce_new_windows` emits the `turnstile_windows` Asset event when the ridership query has
+committed a batch (new or corrected window files in the lake) since the last event, and is skipped
+otherwise: `turnstile_warehouse` runs on that event as well as daily.
 """
 from __future__ import annotations
 
 import os
 
+from airflow.exceptions import AirflowSkipException
 from airflow.sdk import DAG, task
 
 from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
+from include.streaming.assets import turnstile_windows
 from include.streaming.metrics_jobs import STATUS, bootstrap_servers
 from include.streaming.turnstile_jobs import QUERIES
 
@@ -39,4 +45,14 @@ with DAG(
 
         return health.check_jobs(STATUS, bootstrap_servers(cfg), QUERIES, MAX_STALENESS_S, MAX_LAG, cfg.aws_conn_id)
 
-    check_turnstile_streaming_health()
+    @task(outlets=[turnstile_windows])
+    def announce_new_windows(ti=None) -> int:
+        from include.streaming import health
+
+        last = ti.xcom_pull(task_ids="announce_new_windows", include_prior_dates=True)
+        batch_id = health.new_batch(f"{STATUS}/turnstile", "turnstile_ridership", last, cfg.aws_conn_id)
+        if batch_id is None:
+            raise AirflowSkipException(f"no ridership batch since batch {last}: the window files are unchanged")
+        return batch_id
+
+    check_turnstile_streaming_health() >> announce_new_windows()

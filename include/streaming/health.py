@@ -159,6 +159,14 @@ def check(status_uri: str | Path, bootstrap: str, expected_queries: list[str],
     return report
 
 
+def new_batch(status_uri: str | Path, query: str, last_announced: int | None,
+              aws_conn_id: str = "aws_default") -> int | None:
+    """The id of ``query``'s last committed batch if it is not ``last_announced``, else None."""
+    by_name = {p["name"]: p for p in read_progress(status_uri, aws_conn_id)}
+    batch_id = (by_name.get(query) or {}).get("batch_id")
+    return None if batch_id is None or batch_id == last_announced else int(batch_id)
+
+
 def check_jobs(status_root: str, bootstrap: str, queries_by_job: dict[str, list[str]], max_staleness_s: float,
                max_lag_records: int, aws_conn_id: str = "aws_default") -> list[str]:
     """What a health DAG's task runs: :func:`check` for each job's queries (status under
