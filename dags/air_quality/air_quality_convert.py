@@ -4,12 +4,15 @@ rows into Cassandra / Amazon Keyspaces.
 Runs when `air_quality_raw` is updated. Two tasks, independent of each other (neither waits for
 the other, and one failing does not stop the other):
 
-* `air_quality_convert`: `spark_apps/air_quality/convert.py` reads every landed export
-  (preamble, units in headers, `None`/`NA`/empty as missing, any subset of the columns), types
-  it with an explicit schema (timestamps, doubles), and writes `curated/air_quality_hourly/`
-  partitioned by station and month. Malformed rows go to `quarantine/air_quality/` with their
-  reason; the task fails only when their share passes 1 % (`--max-bad-share`). Rerunning
-  replaces the output, never appends a second copy. Produces the `air_quality_parquet` asset,
+* `air_quality_convert`: `spark_apps/air_quality/convert.py` reads every landed file: CPCB
+  exports (preamble, units in headers, `None`/`NA`/empty as missing, any subset of the columns)
+  and Kaggle's "Air Quality Data in India" files (station_hour, city_hour, station_day, city_day,
+  stations), each recognised by its header; types them with an explicit schema (timestamps,
+  doubles), and writes `curated/air_quality_hourly/` partitioned by station and month and the
+  daily files' rows to `curated/air_quality_daily/`. Malformed rows go to
+  `quarantine/air_quality/` with their reason, the counts to MySQL `data_quality_runs`; the task
+  fails only when their share passes 1 % (`--max-bad-share`). Rerunning replaces the output,
+  never appends a second copy. Produces the `air_quality_parquet` asset,
   which triggers `air_quality_jobs`.
 * `air_quality_to_cassandra`: `spark_apps/air_quality/to_cassandra.py` upserts the same good
   rows into `air_quality.hourly_readings` (partition station + month, newest hour first), so a
@@ -28,7 +31,14 @@ from __future__ import annotations
 
 from airflow.sdk import DAG
 
-from include.air_quality.assets import PARQUET_URI, QUARANTINE_URI, RAW_URI, air_quality_parquet, air_quality_raw
+from include.air_quality.assets import (
+    DAILY_URI,
+    PARQUET_URI,
+    QUARANTINE_URI,
+    RAW_URI,
+    air_quality_parquet,
+    air_quality_raw,
+)
 from include.cassandra import job_arguments as cassandra_job_arguments
 from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
@@ -42,7 +52,8 @@ MAX_BAD_SHARE = "0.01"
 convert = SparkJob(
     name="air_quality_convert",
     entry="spark_apps/air_quality/convert.py",
-    args=["--raw", RAW_URI, "--parquet", PARQUET_URI, "--quarantine", QUARANTINE_URI, "--max-bad-share", MAX_BAD_SHARE],
+    args=["--raw", RAW_URI, "--parquet", PARQUET_URI, "--daily", DAILY_URI, "--quarantine", QUARANTINE_URI,
+          "--max-bad-share", MAX_BAD_SHARE],
 )
 to_cassandra = SparkJob(
     name="air_quality_to_cassandra",

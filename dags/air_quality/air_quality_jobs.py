@@ -1,4 +1,4 @@
-"""Air quality, step 3 of 3: ten Spark filter/aggregate jobs over the Parquet, each into its
+"""Air quality, step 3 of 3: eleven Spark filter/aggregate jobs over the Parquet, each into its
 own MySQL table (idempotent: a rerun leaves the same rows).
 
 Runs when `air_quality_parquet` is updated. The jobs (`spark_apps/air_quality/jobs.py`):
@@ -15,17 +15,21 @@ Runs when `air_quality_parquet` is updated. The jobs (`spark_apps/air_quality/jo
 | completeness_df | aq_completeness | share of hours with data per column, station, month |
 | wind_rose_df | aq_wind_rose | share of hours per direction sector and speed band |
 | temp_ozone_corr_df | aq_temp_ozone_corr | monthly correlation of temperature with ozone |
+| aqi_vs_source_df | aq_aqi_vs_source | the daily AQI against the daily file's own AQI: agreement, mean difference, worst days |
+
+`daily_aqi_df` and `aqi_vs_source_df` also read the daily dataset (`curated/air_quality_daily/`,
+Kaggle's daily files); the other jobs need hourly values and log that they leave it out.
 
 `DP_AIR_QUALITY_MODE=one_app` (default, the faster in `bench/`): one Spark application
-reads the Parquet once and runs all ten; then one task per table logs its row count.
-`per_job`: ten Spark applications, one task each (each logs its row count).
+reads the Parquet once and runs all eleven; then one task per table logs its row count.
+`per_job`: eleven Spark applications, one task each (each logs its row count).
 """
 from __future__ import annotations
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, TaskGroup
 
-from include.air_quality.assets import PARQUET_URI, air_quality_parquet
+from include.air_quality.assets import DAILY_URI, PARQUET_URI, air_quality_parquet
 from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
 from include.platform.runners import spark_job_tasks
@@ -46,12 +50,13 @@ AIR_QUALITY_TABLES = {
     "completeness_df": "aq_completeness",
     "wind_rose_df": "aq_wind_rose",
     "temp_ozone_corr_df": "aq_temp_ozone_corr",
+    "aqi_vs_source_df": "aq_aqi_vs_source",
 }
 
 
 def _job(jobs: str, name: str) -> SparkJob:
     return SparkJob(name=name, entry="spark_apps/air_quality/run_jobs.py",
-                    args=["--parquet", PARQUET_URI, "--jobs", jobs, "--top-n", "10"])
+                    args=["--parquet", PARQUET_URI, "--daily", DAILY_URI, "--jobs", jobs, "--top-n", "10"])
 
 
 with DAG(
@@ -68,7 +73,7 @@ with DAG(
         spark_job_tasks([_job(name, name) for name in AIR_QUALITY_TABLES], cfg,
                         cluster_name="dataplatform-air-quality-jobs")
     else:
-        _, all_jobs_done = spark_job_tasks([_job("all", "air_quality_ten_jobs")], cfg,
+        _, all_jobs_done = spark_job_tasks([_job("all", "air_quality_all_jobs")], cfg,
                                            cluster_name="dataplatform-air-quality-jobs")
         with TaskGroup("results") as results:
             for name, table in AIR_QUALITY_TABLES.items():

@@ -10,6 +10,8 @@ cfg = platform_settings.load()
 
 RAW_URI = join(cfg.lake_uri, "raw", "air_quality")
 PARQUET_URI = join(cfg.lake_uri, "curated", "air_quality_hourly")
+# Rows of daily files (Kaggle's station_day.csv / city_day.csv), written by the same conversion.
+DAILY_URI = join(cfg.lake_uri, "curated", "air_quality_daily")
 QUARANTINE_URI = join(cfg.lake_uri, "quarantine", "air_quality")
 
 air_quality_raw = Asset(name="air_quality_raw", uri=platform_settings.asset_uri(RAW_URI))

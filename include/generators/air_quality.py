@@ -8,6 +8,10 @@ missing values as ``None``/``NA``/empty, and three file layouts in rotation:
 * the same preamble with units in the header (``PM2.5 (ug/m3)``),
 * no preamble; station and city only in the file name ``<city>__<station>.csv``.
 
+:func:`write_kaggle_files` writes Kaggle's "Air Quality Data in India (2015-2020)" files
+instead (stations, station_hour, city_hour, station_day, city_day), also as spreadsheet tools
+re-save them (BOM, CRLF, DD-MM-YYYY dates).
+
 Values follow a winter-high seasonal cycle, rush-hour peaks for PM/NO2/CO, an
 afternoon ozone peak and temperature cycle, with random gaps (missing hours and
 missing single values). A configurable share of rows is malformed (bad date,
@@ -208,6 +212,112 @@ def generate(
     return result
 
 
+# Kaggle "Air Quality Data in India (2015-2020)": the measure columns of its hourly and daily files.
+KAGGLE_MEASURES = ["pm25", "pm10", "no", "no2", "nox", "nh3", "co", "so2", "ozone", "benzene", "toluene", "xylene"]
+KAGGLE_LABELS = {**MEASURES, "ozone": "O3"}
+
+
+def _station_ids() -> list[str]:
+    """Kaggle's StationId style: state code and a number per station (``KA001``)."""
+    ids, per_state = [], {}
+    for state, _city, _station in STATIONS:
+        code = "".join(w[0] for w in state.split()).upper()[:2] if " " in state else state[:2].upper()
+        per_state[code] = per_state.get(code, 0) + 1
+        ids.append(f"{code}{per_state[code]:03d}")
+    return ids
+
+
+def source_aqi(daily: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The AQI and bucket a Kaggle daily file would state, from its values as written: CPCB's
+    sub-indices of the 24-hour pollutants (at least three, one of them PM), as jobs.daily_aqi_df
+    computes them from a daily file, so a generated set is reproduced exactly."""
+    from spark_apps.air_quality.jobs import AQI_24H_POLLUTANTS, AQI_BREAKPOINTS, AQI_CATEGORIES, AQI_INDEX_BOUNDS
+
+    sub = {}
+    for p in AQI_24H_POLLUTANTS:
+        c = daily[p].clip(lower=0)
+        bounds = AQI_BREAKPOINTS[p]
+        index = 400 + 100 / (bounds[-1] - bounds[-2]) * (c - bounds[-1])
+        index = index.clip(upper=500)
+        for lo, hi, i_lo, i_hi in reversed(list(zip([0.0, *bounds[:-1]], bounds, AQI_INDEX_BOUNDS, AQI_INDEX_BOUNDS[1:]))):
+            index = index.where(c > hi, i_lo + (i_hi - i_lo) / (hi - lo) * (c - lo))
+        sub[p] = index.where(daily[p].notna())
+    sub = pd.DataFrame(sub)
+    valid = (sub.notna().sum(axis=1) >= 3) & (sub["pm25"].notna() | sub["pm10"].notna())
+    # Half up, as Spark's round(): pandas' round() would round half to even.
+    aqi = np.floor(sub.max(axis=1) + 0.5).where(valid)
+    bucket = pd.cut(aqi, [-1, *AQI_INDEX_BOUNDS[1:], np.inf], labels=AQI_CATEGORIES).astype(object)
+    return aqi, bucket.where(aqi.notna(), None)
+
+
+def write_kaggle_files(out_dir: str | Path, stations: int = 4, days: int = 3, seed: int = 42,
+                       resaved: bool = False) -> GeneratedSet:
+    """Kaggle's five files for ``stations`` stations over ``days`` days into ``out_dir``:
+    ``stations.csv``, ``station_hour.csv``, ``city_hour.csv`` (per city, the mean of its
+    stations), ``station_day.csv`` and ``city_day.csv`` (daily means, with the AQI and bucket of
+    :func:`source_aqi`); 3 % of the cells empty, as in Kaggle's files.
+
+    ``resaved``: as a spreadsheet tool saves them again: a UTF-8 BOM, CRLF line endings and
+    DD-MM-YYYY dates (``24-11-2017 17:00``) instead of Kaggle's ``2017-11-24 17:00:00``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, 12])
+    ts = pd.date_range(START, periods=24 * days, freq="h")
+    ids = _station_ids()
+    frames = []
+    for index in range(stations):
+        state, city, station = STATIONS[index % len(STATIONS)]
+        level = 0.6 + 0.8 * rng.random()
+        frame = pd.DataFrame({c: np.round(_series(rng, ts, c, level), 2) for c in KAGGLE_MEASURES})
+        frame[rng.random(frame.shape) < 0.03] = np.nan
+        frame.insert(0, "ts", ts)
+        frame.insert(0, "city", city)
+        frame.insert(0, "station_id", ids[index % len(ids)])
+        frames.append(frame)
+    hourly = pd.concat(frames, ignore_index=True)
+
+    def daily_of(rows: pd.DataFrame, key: str) -> pd.DataFrame:
+        daily = rows.groupby([key, rows["ts"].dt.normalize()], sort=True)[KAGGLE_MEASURES].mean().round(2).reset_index()
+        daily["aqi"], daily["bucket"] = source_aqi(daily)
+        return daily
+
+    city_hourly = hourly.groupby(["city", "ts"], sort=True)[KAGGLE_MEASURES].mean().round(2).reset_index()
+    hour_format, day_format = ("%d-%m-%Y %H:%M", "%d-%m-%Y") if resaved else ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
+    newline = "\r\n" if resaved else "\n"
+
+    def write(name: str, header: list[str], rows: list[list[str]]) -> Path:
+        path = out_dir / name
+        text = newline.join(",".join(cells) for cells in [header, *rows]) + newline
+        path.write_text(("\ufeff" if resaved else "") + text, encoding="utf-8", newline="")
+        return path
+
+    def cell(value) -> str:
+        return "" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:g}"
+
+    labels = [KAGGLE_LABELS[c] for c in KAGGLE_MEASURES]
+    result = GeneratedSet()
+    listed = [(ids[i % len(ids)], *STATIONS[i % len(STATIONS)]) for i in range(stations)]
+    path = write("stations.csv", ["StationId", "StationName", "City", "State", "Status"],
+                 [[sid, f'"{station}, {city} - CPCB"', city, state, "Active"] for sid, state, city, station in listed])
+    result.files.append(GeneratedFile(str(path), "", "", 0, 0, "kaggle_stations"))
+    for name, key, rows, daily in (("station", "station_id", hourly, False), ("city", "city", city_hourly, False),
+                                   ("station", "station_id", hourly, True), ("city", "city", city_hourly, True)):
+        if daily:
+            table = daily_of(rows, key)
+            lines = [[r[key], r["ts"].strftime(day_format), *[cell(r[c]) for c in KAGGLE_MEASURES], cell(r["aqi"]),
+                      r["bucket"] or ""] for _, r in table.iterrows()]
+            header = ["StationId" if key == "station_id" else "City", "Date", *labels, "AQI", "AQI_Bucket"]
+        else:
+            lines = [[r[key], r["ts"].strftime(hour_format), *[cell(r[c]) for c in KAGGLE_MEASURES], "", ""]
+                     for _, r in rows.iterrows()]
+            header = ["StationId" if key == "station_id" else "City", "Datetime", *labels, "AQI", "AQI_Bucket"]
+        layout = f"kaggle_{name}_{'day' if daily else 'hour'}"
+        path = write(f"{name}_{'day' if daily else 'hour'}.csv", header, lines)
+        result.files.append(GeneratedFile(str(path), "", "", len(lines), 0, layout))
+    return result
+
+
 def main(argv: list[str] | None = None) -> GeneratedSet:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="directory for the CSV files")
@@ -216,8 +326,14 @@ def main(argv: list[str] | None = None) -> GeneratedSet:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--bad-share", type=float, default=0.001, help="share of malformed rows")
     parser.add_argument("--gap-share", type=float, default=0.02, help="share of hours left out")
+    parser.add_argument("--kaggle-days", type=int, default=0,
+                        help="also write Kaggle's five files over this many days (0: none)")
+    parser.add_argument("--resaved", action="store_true", help="Kaggle files as a spreadsheet re-saves them")
     args = parser.parse_args(argv)
     result = generate(args.out, args.rows, args.stations, args.seed, args.bad_share, args.gap_share)
+    if args.kaggle_days:
+        kaggle = write_kaggle_files(Path(args.out) / "kaggle", args.stations, args.kaggle_days, args.seed, args.resaved)
+        result.files += kaggle.files
     print(json.dumps({"data_rows": result.data_rows, "bad_rows": result.bad_rows,
                       "files": [asdict(f) for f in result.files]}, indent=2))
     return result

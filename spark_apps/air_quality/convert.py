@@ -1,4 +1,10 @@
-"""Convert landed CPCB CSV exports (raw zone) into the typed Parquet dataset.
+"""Convert landed air-quality CSV files (raw zone) into the typed Parquet datasets.
+
+Input layouts, recognised per file by its header (reader.plan_file): CPCB station exports
+(a preamble, then ``From Date,To Date,...``) and Kaggle's "Air Quality Data in India
+(2015-2020)" files: ``station_hour.csv``/``city_hour.csv`` (hourly, into the hourly dataset),
+``station_day.csv``/``city_day.csv`` (into the daily dataset, DAILY_SCHEMA) and
+``stations.csv`` (StationId -> station name and city; no data rows of its own).
 
 Output layout: ``<parquet_uri>/station=<name>/month=yyyy-MM/part-*.parquet`` with
 PARQUET_SCHEMA, plus quarantine rows (source_file, line_number, line, reason) as
@@ -32,6 +38,7 @@ from spark_apps.air_quality.reader import (
     FilePlan,
     bad_rows,
     check_line_numbers,
+    good_daily_rows,
     good_rows,
     is_good,
     one_file_per_partition,
@@ -56,8 +63,9 @@ class ConvertResult:
     bad_rows: int
     blank_lines: int
     quarantine_uri: str
-    duplicate_rows: int = 0  # good rows superseded by another row of the same station-hour
+    duplicate_rows: int = 0  # good rows superseded by another row of the same station-hour (or -day)
     reasons: dict[str, int] = field(default_factory=dict)  # bad rows per reason kind
+    daily_rows: int = 0  # of good_rows: the station-days of daily files, written to the daily dataset
 
     @property
     def total_rows(self) -> int:
@@ -70,11 +78,13 @@ class ConvertResult:
         return self.bad_rows / total if total else 0.0
 
 
-DUPLICATE_KEY = ["station", "from_ts"]
+# A daily file's row (midnight) and an hourly row of the same station never duplicate each other.
+DUPLICATE_KEY = ["station", "from_ts", "daily"]
 
 
 def superseded_duplicates(rows: DataFrame) -> DataFrame:
-    """Good rows whose station-hour appears again later: (source_file, line_number, reason).
+    """Good rows whose station-hour (or, in daily files, station-day) appears again later:
+    (source_file, line_number, reason, daily).
 
     CPCB exports cover whatever date range the user picked, so two landed exports of a
     station may overlap. Each station-hour is kept once, from the file that sorts last
@@ -93,11 +103,21 @@ def superseded_duplicates(rows: DataFrame) -> DataFrame:
         .select(
             "source_file",
             "line_number",
-            F.format_string(
-                "duplicate station-hour %s %s: kept %s line %d",
-                F.col("station"), F.date_format("from_ts", "yyyy-MM-dd HH:mm"),
-                F.col("kept.source_file"), F.col("kept.line_number"),
+            F.when(
+                F.col("daily"),
+                F.format_string(
+                    "duplicate station-day %s %s: kept %s line %d",
+                    F.col("station"), F.date_format("from_ts", "yyyy-MM-dd"),
+                    F.col("kept.source_file"), F.col("kept.line_number"),
+                ),
+            ).otherwise(
+                F.format_string(
+                    "duplicate station-hour %s %s: kept %s line %d",
+                    F.col("station"), F.date_format("from_ts", "yyyy-MM-dd HH:mm"),
+                    F.col("kept.source_file"), F.col("kept.line_number"),
+                )
             ).alias("reason"),
+            "daily",
         )
     )
 
@@ -105,6 +125,7 @@ def superseded_duplicates(rows: DataFrame) -> DataFrame:
 class RowCounts(NamedTuple):
     statuses: dict[str, int]  # rows per status: preamble, blank, bad, good
     reasons: dict[str, int]  # bad rows per reason kind (the reason without the offending values)
+    good_daily: int  # the good rows that are daily files' rows
 
 
 def count_statuses(rows: DataFrame) -> RowCounts:
@@ -117,20 +138,24 @@ def count_statuses(rows: DataFrame) -> RowCounts:
         .when(F.col("reason").isNotNull(), "bad")
         .otherwise("good")
     )
-    per_file = rows.groupBy("source_file", status.alias("status"), "reason_kind").agg(
+    # "daily" is the file's, so grouping by it adds no groups.
+    per_file = rows.groupBy("source_file", status.alias("status"), "reason_kind", "daily").agg(
         F.count(F.lit(1)).alias("count"), F.max("line_number").alias("last_line")
     ).collect()
     counts: dict[str, int] = {}
     reasons: dict[str, int] = {}
+    good_daily = 0
     lines_per_file: dict[str, tuple[int, int]] = {}
     for r in per_file:
         counts[r["status"]] = counts.get(r["status"], 0) + r["count"]
         if r["status"] == "bad":
             reasons[r["reason_kind"]] = reasons.get(r["reason_kind"], 0) + r["count"]
+        if r["status"] == "good" and r["daily"]:
+            good_daily += r["count"]
         lines, last = lines_per_file.get(r["source_file"], (0, 0))
         lines_per_file[r["source_file"]] = (lines + r["count"], max(last, r["last_line"]))
     check_line_numbers(lines_per_file)
-    return RowCounts(counts, reasons)
+    return RowCounts(counts, reasons, good_daily)
 
 
 DATA_QUALITY_PIPELINE = "air_quality"  # data_quality_runs.pipeline; run_key = the raw zone's URI
@@ -143,8 +168,13 @@ def convert(
     quarantine_uri: str,
     max_bad_share: float = 0.01,
     db: ResultsDb | None = None,
+    daily_uri: str | None = None,
 ) -> ConvertResult:
     """Convert every export under ``raw_uri``; with ``db``, record the run in ``data_quality_runs``.
+
+    Hourly rows go to ``parquet_uri``, the rows of daily files (Kaggle's station_day.csv,
+    city_day.csv) to ``daily_uri`` (overwritten too, empty when there are none). Without
+    ``daily_uri``, input holding daily rows fails the run before anything is written.
 
     The run key of that row is ``raw_uri`` itself: the conversion always reads the whole raw
     zone and overwrites the whole dataset, so its row describes the dataset as it is now and
@@ -155,12 +185,12 @@ def convert(
     # folders, one file each, sorting only its own rows - no shuffle.
     plans = plan_files(spark, raw_uri)
     with one_file_per_partition(spark, plans):
-        return _convert(spark, raw_uri, plans, parquet_uri, quarantine_uri, max_bad_share, db)
+        return _convert(spark, raw_uri, plans, parquet_uri, quarantine_uri, max_bad_share, db, daily_uri)
 
 
 def _convert(
     spark: SparkSession, raw_uri: str, plans: list[FilePlan], parquet_uri: str, quarantine_uri: str,
-    max_bad_share: float, db: ResultsDb | None,
+    max_bad_share: float, db: ResultsDb | None, daily_uri: str | None,
 ) -> ConvertResult:
     parsed = parse_raw(spark, raw_uri, plans)
     # Counted, quarantined and written from one parse of the input. The raw text is
@@ -170,11 +200,12 @@ def _convert(
     rows = rows.persist(StorageLevel.DISK_ONLY)
     duplicates = None
     try:
-        counts, reasons = count_statuses(rows)
+        counts, reasons, good_daily = count_statuses(rows)
         # Usually none: one aggregation over the keys. Listed (few rows) before the
         # Parquet write, which then leaves them out.
         duplicates = superseded_duplicates(rows).persist(StorageLevel.DISK_ONLY)
-        duplicate_rows = duplicates.count()
+        duplicates_per_kind = {r["daily"]: r["count"] for r in duplicates.groupBy("daily").count().collect()}
+        duplicate_rows = sum(duplicates_per_kind.values())
         result = ConvertResult(
             files=len(plans),
             good_rows=counts.get("good", 0) - duplicate_rows,
@@ -183,6 +214,7 @@ def _convert(
             quarantine_uri=quarantine_uri,
             duplicate_rows=duplicate_rows,
             reasons=reasons,
+            daily_rows=good_daily - duplicates_per_kind.get(True, 0),
         )
         # Quarantine first and always, so bad rows are kept even when the run fails.
         (
@@ -195,7 +227,7 @@ def _convert(
             .json(lake.join(quarantine_uri, "rows"))
         )
         (
-            duplicates.repartition(1)
+            duplicates.drop("daily").repartition(1)
             .sortWithinPartitions("source_file", "line_number")
             .write.mode("overwrite")
             .json(lake.join(quarantine_uri, "duplicates"))
@@ -211,9 +243,9 @@ def _convert(
                                     result.reasons)
         log.info(
             "converted %s: %d good rows, %d quarantined (%.4f%%) -> %s, %d blank lines skipped, "
-            "%d rows superseded by a later row of the same station-hour",
+            "%d rows superseded by a later row of the same station-hour; %d of the good rows daily",
             raw_uri, result.good_rows, result.bad_rows, 100 * result.bad_share, quarantine_uri, result.blank_lines,
-            result.duplicate_rows,
+            result.duplicate_rows, result.daily_rows,
         )
         if result.bad_share > max_bad_share:
             raise TooManyBadRows(
@@ -221,6 +253,9 @@ def _convert(
                 f"({100 * result.bad_share:.2f}%) failed to parse, above the allowed "
                 f"{100 * max_bad_share:.2f}%; see {quarantine_uri} - Parquet not written"
             )
+        if result.daily_rows and daily_uri is None:
+            raise ValueError(f"{result.daily_rows} rows of daily files under {raw_uri}, but no daily dataset URI "
+                             "to write them to; nothing written")
         unique = rows
         if duplicate_rows:
             unique = rows.join(duplicates.select("source_file", "line_number"), ["source_file", "line_number"], "left_anti")
@@ -230,6 +265,15 @@ def _convert(
             .partitionBy(*PARTITION_COLUMNS)
             .parquet(parquet_uri)
         )
+        if daily_uri is not None:
+            # Small next to the hourly data (one row per station and day): one file, sorted.
+            (
+                good_daily_rows(unique)
+                .repartition(1)
+                .sortWithinPartitions("station", "day")
+                .write.mode("overwrite")
+                .parquet(daily_uri)
+            )
         return result
     finally:
         rows.unpersist()
@@ -241,14 +285,18 @@ def main(argv: list[str] | None = None) -> ConvertResult:
     parser = argparse.ArgumentParser(description="CPCB hourly CSV exports -> partitioned Parquet + quarantine")
     parser.add_argument("--raw", required=True, help="raw-zone URI holding the landed .csv exports")
     parser.add_argument("--parquet", required=True, help="output dataset URI (overwritten)")
+    parser.add_argument("--daily", help="URI of the daily dataset (rows of daily files; overwritten)")
     parser.add_argument("--quarantine", required=True, help="URI for quarantined rows and the run summary")
     parser.add_argument("--max-bad-share", type=float, default=0.01, help="fail above this share of bad rows")
+    parser.add_argument("--no-record", action="store_true",
+                        help="write no data_quality_runs row, so no results database is needed (benchmarks)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from spark_apps.common.session import get_spark
 
     spark = get_spark("air_quality_convert")
-    return convert(spark, args.raw, args.parquet, args.quarantine, args.max_bad_share, ResultsDb.from_env())
+    return convert(spark, args.raw, args.parquet, args.quarantine, args.max_bad_share,
+                   None if args.no_record else ResultsDb.from_env(), args.daily)
 
 
 if __name__ == "__main__":

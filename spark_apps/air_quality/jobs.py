@@ -1,10 +1,10 @@
-"""The ten air-quality analyses, each a plain function DataFrame -> DataFrame.
+"""The eleven air-quality analyses, each a plain function of DataFrames -> DataFrame.
 
 Every function takes the hourly dataset in PARQUET_SCHEMA (only the columns it
-needs: ``station``, ``from_ts`` and measures) and returns the rows of one results
-table. ``JOBS`` maps a job name to its function, MySQL table and primary key; result
-column names are plain snake_case because the MySQL sink accepts only
-``[A-Za-z_][A-Za-z0-9_]*`` identifiers (so the seed's ``From Date``/``Avg_WS``
+needs: ``station``, ``from_ts`` and measures), the two marked ``reads_daily`` also the
+daily dataset (DAILY_SCHEMA), and returns the rows of one results table. ``JOBS`` maps a
+job name to its function, MySQL table and primary key; result column names are plain
+snake_case because the MySQL sink accepts only ``[A-Za-z_][A-Za-z0-9_]*`` identifiers (so the seed's ``From Date``/``Avg_WS``
 become ``from_date``/``avg_ws``).
 """
 from __future__ import annotations
@@ -160,16 +160,42 @@ def aqi_category(aqi: Column) -> Column:
     return expr.otherwise(AQI_CATEGORIES[-1])
 
 
-def daily_aqi_df(df: DataFrame) -> DataFrame:
+# Pollutants whose sub-index CPCB computes from the 24-hour average: a daily file's mean is
+# that value. CO and O3 need the day's maximum 8-hour average, which a daily mean is not, so a
+# day of a daily file has at most these five sub-indices.
+AQI_24H_POLLUTANTS = ["pm25", "pm10", "no2", "so2", "nh3"]
+
+
+def daily_aqi_df(df: DataFrame, daily: DataFrame | None = None) -> DataFrame:
     """Daily National AQI per station (calendar day), its category and responsible pollutant.
 
     A day gets an AQI only when at least three sub-indices exist and one of them is
-    PM2.5 or PM10 (CPCB's rule); other days are not in the output.
+    PM2.5 or PM10 (CPCB's rule); other days are not in the output. ``basis`` says what
+    it was computed from: ``hourly`` (``df``, the hourly dataset: 24-hour averages of at
+    least MIN_HOURS_24H hours, 8-hour maxima of CO and O3) or ``daily`` (``daily``, the
+    daily dataset, DAILY_SCHEMA: its means taken as the 24-hour averages, no CO and O3,
+    see AQI_24H_POLLUTANTS). A station-day in both gets the hourly one, the fuller method.
     """
+    from_hourly = _daily_aqi_from_hourly(df)
+    if daily is None:
+        return from_hourly
+    from_daily = _aqi_columns(
+        daily.select(
+            "station", "day",
+            *[F.col(p).alias(f"{p}_24h") for p in AQI_24H_POLLUTANTS],
+            F.lit(None).cast("double").alias("co_8h_max"),
+            F.lit(None).cast("double").alias("ozone_8h_max"),
+        ),
+        "daily",
+    ).join(from_hourly.select("station", "day"), ["station", "day"], "left_anti")
+    return from_hourly.unionByName(from_daily)
+
+
+def _daily_aqi_from_hourly(df: DataFrame) -> DataFrame:
     hourly = df.select(
         "station", _day().alias("day"), _hour_index().alias("hour_index"), *AQI_POLLUTANTS
     )
-    avg24 = ["pm25", "pm10", "no2", "so2", "nh3"]
+    avg24 = AQI_24H_POLLUTANTS
     daily24 = hourly.groupBy("station", "day").agg(
         *[F.when(F.count(p) >= MIN_HOURS_24H, F.avg(p)).alias(f"{p}_24h") for p in avg24]
     )
@@ -183,7 +209,12 @@ def daily_aqi_df(df: DataFrame) -> DataFrame:
     daily8 = rolling.groupBy("station", "day").agg(
         F.max("co_8h").alias("co_8h_max"), F.max("ozone_8h").alias("ozone_8h_max")
     )
-    daily = daily24.join(daily8, ["station", "day"])
+    return _aqi_columns(daily24.join(daily8, ["station", "day"]), "hourly")
+
+
+def _aqi_columns(daily: DataFrame, basis: str) -> DataFrame:
+    """The AQI rows of days given as (station, day, <p>_24h for AQI_24H_POLLUTANTS, co_8h_max, ozone_8h_max)."""
+    avg24 = AQI_24H_POLLUTANTS
     concentration = {p: F.col(f"{p}_24h") for p in avg24}
     concentration.update({"co": F.col("co_8h_max"), "ozone": F.col("ozone_8h_max")})
     daily = daily.select("*", *[sub_index(p, concentration[p]).alias(f"si_{p}") for p in AQI_POLLUTANTS])
@@ -204,6 +235,7 @@ def daily_aqi_df(df: DataFrame) -> DataFrame:
         "co_8h_max",
         "ozone_8h_max",
         *[f"si_{p}" for p in AQI_POLLUTANTS],
+        F.lit(basis).alias("basis"),
     )
 
 
@@ -298,6 +330,46 @@ def temp_ozone_corr_df(df: DataFrame) -> DataFrame:
     )
 
 
+# --- 11 --------------------------------------------------------------------------------
+
+def aqi_vs_source_df(df: DataFrame, daily: DataFrame, n: int = 10) -> DataFrame:
+    """The platform's daily AQI (:func:`daily_aqi_df`) against the AQI the daily file states.
+
+    Compared on the station-days that have both (the source's AQI rounded to an integer, as
+    CPCB publishes it). Per station, the ``n`` days that differ most (largest absolute
+    difference, ties to the earlier day), each with the station's totals: days compared,
+    share of days with the same AQI, share with the same category, mean absolute difference.
+    The hourly files' AQI is not compared: it is a rolling index per hour, not a day's.
+    """
+    source = daily.where(F.col("source_aqi").isNotNull()).select(
+        "station", "day",
+        F.round("source_aqi", 0).cast("int").alias("source_aqi"),
+        F.col("source_aqi_bucket").alias("source_category"),
+    )
+    both = daily_aqi_df(df, daily).join(source, ["station", "day"]).select(
+        "station", "day", "basis", "aqi", "source_aqi", (F.col("aqi") - F.col("source_aqi")).alias("difference"),
+        "category", "source_category",
+    )
+    station = Window.partitionBy("station")
+    worst_first = Window.partitionBy("station").orderBy(F.abs("difference").desc(), F.col("day").asc())
+    return (
+        both.select(
+            "*",
+            F.row_number().over(worst_first).alias("rank_no"),
+            F.count(F.lit(1)).over(station).alias("days_compared"),
+            F.avg((F.col("difference") == 0).cast("double")).over(station).alias("agreement_share"),
+            F.avg((F.col("category") == F.col("source_category")).cast("double")).over(station)
+            .alias("category_agreement_share"),
+            F.avg(F.abs("difference")).over(station).alias("mean_abs_difference"),
+        )
+        .where(F.col("rank_no") <= n)
+        .select(
+            "station", "rank_no", "day", "basis", "aqi", "source_aqi", "difference", "category", "source_category",
+            "days_compared", "agreement_share", "category_agreement_share", "mean_abs_difference",
+        )
+    )
+
+
 # --- registry --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -306,6 +378,12 @@ class Job:
     func: Callable[..., DataFrame]
     table: str
     keys: tuple[str, ...]
+    # func(hourly, daily) rather than func(hourly): the job also reads the daily dataset.
+    # The others need hourly values and leave the daily dataset out (run_jobs logs it).
+    reads_daily: bool = False
+    # Statements run before the table is written: columns added since the table was first
+    # created by an earlier version (CREATE TABLE IF NOT EXISTS leaves an existing one as it is).
+    migrations: tuple[str, ...] = ()
 
 
 JOBS: dict[str, Job] = {
@@ -315,11 +393,13 @@ JOBS: dict[str, Job] = {
         Job("daily_pm_df", daily_pm_df, "aq_daily_pm", ("station", "day")),
         Job("exceedance_df", exceedance_df, "aq_exceedance", ("station",)),
         Job("monthly_stats_df", monthly_stats_df, "aq_monthly_stats", ("station", "month", "pollutant")),
-        Job("daily_aqi_df", daily_aqi_df, "aq_daily_aqi", ("station", "day")),
+        Job("daily_aqi_df", daily_aqi_df, "aq_daily_aqi", ("station", "day"), reads_daily=True,
+            migrations=("ALTER TABLE aq_daily_aqi ADD COLUMN IF NOT EXISTS basis VARCHAR(255) NULL",)),
         Job("top_polluted_days_df", top_polluted_days_df, "aq_top_polluted_days", ("station", "rank")),
         Job("diurnal_profile_df", diurnal_profile_df, "aq_diurnal_profile", ("station", "hour_of_day")),
         Job("completeness_df", completeness_df, "aq_completeness", ("station", "month", "column_name")),
         Job("wind_rose_df", wind_rose_df, "aq_wind_rose", ("station", "sector_index", "speed_band")),
         Job("temp_ozone_corr_df", temp_ozone_corr_df, "aq_temp_ozone_corr", ("station", "month")),
+        Job("aqi_vs_source_df", aqi_vs_source_df, "aq_aqi_vs_source", ("station", "rank_no"), reads_daily=True),
     ]
 }

@@ -1,4 +1,10 @@
-"""Read CPCB hourly station exports (CSV) into typed rows plus quarantine rows.
+"""Read CPCB hourly station exports and Kaggle's "Air Quality Data in India" files (CSV) into
+typed rows plus quarantine rows.
+
+Kaggle's files (KAGGLE_LAYOUTS) have their header on the first line; it names the layout:
+``StationId``/``City`` and ``Datetime`` (hourly) or ``Date`` (daily). ``stations.csv``
+(``StationId, StationName, City, ...``) is read whole on the driver as the lookup that names
+the StationIds; its lines are metadata, not data.
 
 Real exports are awkward for a plain CSV reader: a block of station metadata sits
 above the header (its lines have other field counts), the header differs per file
@@ -37,6 +43,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_apps.air_quality.schema import (
+    DAILY_SCHEMA,
     MEASURE_COLUMNS,
     MISSING_TOKENS,
     PARQUET_SCHEMA,
@@ -48,12 +55,28 @@ log = logging.getLogger(__name__)
 
 HEAD_CHARS = 65536  # the header must appear within the first 64 KB of a file
 TIMESTAMP_FORMATS = ["dd-MM-yyyy HH:mm", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm", "dd-MM-yyyy HH:mm:ss"]
+# Dates of the daily files: Kaggle's own, and DD-MM-YYYY as spreadsheet tools re-save them.
+DATE_FORMATS = ["yyyy-MM-dd", "dd-MM-yyyy"]
+# The cells parse_raw locates in every line (absent ones are null).
+CELL_COLUMNS = ["from_ts", "to_ts", *MEASURE_COLUMNS, "source_aqi", "station", "city", "station_id",
+                "source_aqi_bucket"]
 _HEADER_START = re.compile(r'^\s*"?\s*from\s*date', re.IGNORECASE)
 _BLANK_LINE = r"^[\s,]*$"
 # Split on commas outside double quotes. Only used for lines containing a quote: the
 # look-ahead rescans the rest of the line at every comma, too slow for every row.
 _QUOTE_AWARE_COMMA = r',(?=(?:[^"]*"[^"]*")*[^"]*$)'
 _EMPTY_AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):///")
+
+
+CPCB = "cpcb"
+# Kaggle "Air Quality Data in India (2015-2020)": layout -> (station key column, daily).
+KAGGLE_LAYOUTS: dict[str, tuple[str, bool]] = {
+    "kaggle_station_hour": ("station_id", False),
+    "kaggle_city_hour": ("city", False),
+    "kaggle_station_day": ("station_id", True),
+    "kaggle_city_day": ("city", True),
+}
+KAGGLE_STATIONS = "kaggle_stations"  # stations.csv: StationId -> StationName, City (not data)
 
 
 @dataclass
@@ -67,10 +90,29 @@ class FilePlan:
     city: str | None = None
     problem: str | None = None  # set when the file as a whole cannot be read
     size: int = 0  # bytes
+    layout: str = CPCB  # CPCB, a key of KAGGLE_LAYOUTS or KAGGLE_STATIONS
+    # KAGGLE_STATIONS only: StationId -> (StationName, City)
+    stations: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
     @property
     def width(self) -> int:
         return len(self.columns)
+
+    @property
+    def daily(self) -> bool:
+        return self.layout in KAGGLE_LAYOUTS and KAGGLE_LAYOUTS[self.layout][1]
+
+    @property
+    def station_from_city(self) -> bool:
+        """A city file (Kaggle city_hour/city_day): its rows' station is their city."""
+        return self.layout in KAGGLE_LAYOUTS and KAGGLE_LAYOUTS[self.layout][0] == "city"
+
+    @property
+    def time_label(self) -> str:
+        """The header's name of the time column, for reasons."""
+        if self.layout in KAGGLE_LAYOUTS:
+            return "Date" if self.daily else "Datetime"
+        return "From Date"
 
 
 def _csv_cells(line: str) -> list[str]:
@@ -86,10 +128,52 @@ def names_from_file_name(path: str) -> tuple[str, str | None]:
     return stem, None
 
 
-def plan_file(path: str, head: str) -> FilePlan:
-    """Find the header and the station/city of one file from its first lines."""
-    plan = FilePlan(path=path)
+def kaggle_layout(header_cells: list[str]) -> str | None:
+    """The Kaggle layout a first line is the header of, or None (see KAGGLE_LAYOUTS)."""
+    keys = {re.sub(r"[^a-z0-9]", "", c.lower()) for c in header_cells}
+    if "fromdate" in keys:
+        return None
+    if {"stationid", "stationname"} <= keys and not keys & {"date", "datetime"}:
+        return KAGGLE_STATIONS
+    by = "station" if "stationid" in keys else "city" if "city" in keys else None
+    when = "hour" if "datetime" in keys else "day" if "date" in keys else None
+    return f"kaggle_{by}_{when}" if by and when else None
+
+
+def _plan_stations(plan: FilePlan, lines: list[str], whole: bool) -> FilePlan:
+    """stations.csv: the lookup of StationId -> (StationName, City); none of its lines is data."""
+    if whole is False:
+        plan.problem = f"stations list longer than the {HEAD_CHARS} characters read on the driver"
+        return plan
+    rows = list(csv.reader(io.StringIO("\n".join(lines))))
+    header = [canonical_column(c) for c in rows[0]]
+    at = {name: header.index(name) for name in ("station_id", "station", "city") if name in header}
+    for cells in rows[1:]:
+        cells = [c.strip() for c in cells]
+        if len(cells) > max(at.values()) and cells[at["station_id"]]:
+            city = cells[at["city"]] if "city" in at else None
+            plan.stations[cells[at["station_id"]]] = (cells[at["station"]] or cells[at["station_id"]], city or None)
+    return plan
+
+
+def plan_file(path: str, head: str, size: int = 0) -> FilePlan:
+    """Find the layout, the header and the station/city of one file from its first lines.
+
+    Hand-written because Spark's CSV reader cannot do it: the header is not the first line of a
+    CPCB export (a preamble of other widths sits above it), its cells differ per file and must
+    be mapped onto canonical names, and the layout (CPCB or one of Kaggle's) follows from them.
+    """
+    plan = FilePlan(path=path, size=size)
+    # A UTF-8 BOM (spreadsheet tools write one) is part of the first line, not of its first cell.
+    head = head.removeprefix("\ufeff")
     lines = re.split(r"\r?\n", head)
+    plan.layout = kaggle_layout(_csv_cells(lines[0])) or CPCB
+    if plan.layout == KAGGLE_STATIONS:
+        plan.header_line = 1
+        # read_heads reads more bytes than HEAD_CHARS characters need: a shorter head is the whole file.
+        return _plan_stations(plan, lines, whole=len(head) < HEAD_CHARS - 1)
+    if plan.layout in KAGGLE_LAYOUTS:
+        return _plan_kaggle(plan, lines[0])
     meta: dict[str, str] = {}
     for number, line in enumerate(lines, start=1):
         if _HEADER_START.match(line):
@@ -121,13 +205,30 @@ def plan_file(path: str, head: str) -> FilePlan:
     return plan
 
 
+def _plan_kaggle(plan: FilePlan, header: str) -> FilePlan:
+    """A Kaggle file: the header is its first line; station and city come from its rows (and
+    stations.csv), never from the file name (``station_hour.csv`` names no station)."""
+    cells = _csv_cells(header)
+    while cells and not cells[-1].strip():
+        cells.pop()
+    plan.header_line = 1
+    plan.columns = [canonical_column(c) for c in cells]
+    duplicated = sorted({c for c in plan.columns if c and plan.columns.count(c) > 1})
+    if duplicated:
+        plan.problem = f"header maps several columns to {duplicated}"
+    ignored = [c for c, name in zip(cells, plan.columns) if c.strip() and not name]
+    if ignored:
+        log.info("%s: ignoring columns we do not model: %s", plan.path, ignored)
+    return plan
+
+
 def _plan_frame(spark: SparkSession, plans: list[FilePlan]) -> DataFrame:
     """One row per file: where each canonical column sits in its lines (0-based, -1 = absent)."""
-    names = ["from_ts", "to_ts", *MEASURE_COLUMNS, "station", "city"]
     rows = []
     for p in plans:
-        positions = [p.columns.index(n) if n in p.columns else -1 for n in names]
-        rows.append((p.path, p.header_line or 0, p.width, p.station, p.city, p.problem, *positions))
+        positions = [p.columns.index(n) if n in p.columns else -1 for n in CELL_COLUMNS]
+        rows.append((p.path, p.header_line or 0, p.width, p.station, p.city, p.problem, p.layout == KAGGLE_STATIONS,
+                     p.daily, p.station_from_city, p.time_label, *positions))
     schema = T.StructType(
         [
             T.StructField("source_file", T.StringType()),
@@ -136,7 +237,11 @@ def _plan_frame(spark: SparkSession, plans: list[FilePlan]) -> DataFrame:
             T.StructField("file_station", T.StringType()),
             T.StructField("file_city", T.StringType()),
             T.StructField("problem", T.StringType()),
-            *[T.StructField(f"pos_{n}", T.IntegerType()) for n in names],
+            T.StructField("lookup", T.BooleanType()),
+            T.StructField("daily", T.BooleanType()),
+            T.StructField("station_from_city", T.BooleanType()),
+            T.StructField("time_label", T.StringType()),
+            *[T.StructField(f"pos_{n}", T.IntegerType()) for n in CELL_COLUMNS],
         ]
     )
     return spark.createDataFrame(rows, schema)
@@ -146,9 +251,13 @@ def _missing(raw: Column) -> Column:
     return raw.isNull() | F.lower(F.trim(raw)).isin(MISSING_TOKENS)
 
 
-def _timestamp(raw: Column) -> Column:
+def _timestamp(raw: Column, daily: Column | None = None) -> Column:
+    """The cell as a wall-clock TIMESTAMP_NTZ; where ``daily`` holds, dates only (midnight)."""
     text = F.trim(raw)
     parsed = F.coalesce(*[F.try_to_timestamp(text, F.lit(fmt)) for fmt in TIMESTAMP_FORMATS])
+    if daily is not None:
+        parsed = F.when(daily, F.coalesce(*[F.try_to_timestamp(text, F.lit(fmt)) for fmt in DATE_FORMATS])).otherwise(
+            parsed)
     # Parsed and cast in the same session zone, so the wall-clock value is kept.
     return parsed.cast(T.TimestampNTZType())
 
@@ -207,11 +316,7 @@ def read_heads(spark: SparkSession, raw_uri: str) -> list[FileHead]:
 
 
 def plan_files(spark: SparkSession, raw_uri: str) -> list[FilePlan]:
-    plans = []
-    for key, head, size in read_heads(spark, raw_uri):
-        plan = plan_file(key, head)
-        plan.size = size
-        plans.append(plan)
+    plans = [plan_file(key, head, size) for key, head, size in read_heads(spark, raw_uri)]
     for p in plans:
         if p.problem:
             log.warning("%s: %s; all its lines go to quarantine", p.path, p.problem)
@@ -314,7 +419,8 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
     # Preamble and header lines are the file's metadata, not data; they are kept (and
     # skipped later) only so the conversion can check the line numbers per file. Files
     # without a usable header keep all lines as data so that they are quarantined whole.
-    preamble = F.col("problem").isNull() & (F.col("line_number") <= F.col("header_line"))
+    # A stations list (Kaggle's stations.csv) is metadata as a whole.
+    preamble = F.col("problem").isNull() & ((F.col("line_number") <= F.col("header_line")) | F.col("lookup"))
     lines = lines.withColumn("preamble", preamble)
 
     quoted = F.instr("line", '"') > 0
@@ -340,14 +446,13 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
 
     # Each cell once, trimmed (quoted lines are trimmed and unquoted by the split);
     # null when the file has no such column.
-    names = ["from_ts", "to_ts", *MEASURE_COLUMNS, "station", "city"]
     lines = lines.select(
         "*",
         *[
             F.when(F.col("quoted"), F.get(F.col("fields"), F.col(f"pos_{n}")))
             .otherwise(F.trim(F.get(F.col("fields"), F.col(f"pos_{n}"))))
             .alias(f"cell_{n}")
-            for n in names
+            for n in CELL_COLUMNS
         ],
         width_problem.alias("width_problem"),
     )
@@ -362,21 +467,21 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
     problems: list[Column] = [F.col("width_problem")]
     kinds: list[Column] = [F.when(F.col("width_problem").isNotNull(), F.lit("wrong number of fields"))]
     for name in ("from_ts", "to_ts"):
-        value = _timestamp(raw(name))
+        value = _timestamp(raw(name), F.col("daily") if name == "from_ts" else None)
         typed[name] = value
-        # From Date is required; To Date may be absent from a file, but a value that
-        # is present has to parse.
+        # From Date (Kaggle: Datetime or Date) is required; To Date may be absent from a
+        # file, but a value that is present has to parse.
         missing_allowed = F.lit(name == "to_ts") & _missing(raw(name))
-        label = "From Date" if name == "from_ts" else "To Date"
+        label = F.col("time_label") if name == "from_ts" else F.lit("To Date")
         unparseable = (F.col(f"pos_{name}") >= 0) & value.isNull() & ~missing_allowed
         problems.append(
             F.when(
                 unparseable,
-                F.concat(F.lit(f"unparseable {label}: "), F.coalesce(_quoted(raw(name)), F.lit("<missing>"))),
+                F.concat(F.lit("unparseable "), label, F.lit(": "), F.coalesce(_quoted(raw(name)), F.lit("<missing>"))),
             )
         )
-        kinds.append(F.when(unparseable, F.lit(f"unparseable {label}")))
-    for name in MEASURE_COLUMNS:
+        kinds.append(F.when(unparseable, F.concat(F.lit("unparseable "), label)))
+    for name in [*MEASURE_COLUMNS, "source_aqi"]:
         number = F.trim(raw(name)).try_cast("double")
         # No missing-value token ("", none, na, n/a, nan, -, null) casts to a finite
         # number, so the token check is only needed for cells that did not.
@@ -385,9 +490,29 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
         non_numeric = ~finite & ~_missing(raw(name))
         problems.append(F.when(non_numeric, F.concat(F.lit(f"non-numeric {name}: "), _quoted(raw(name)))))
         kinds.append(F.when(non_numeric, F.lit(f"non-numeric {name}")))
-    for name in ("station", "city"):
+    def given(name: str) -> Column:
         value = F.trim(raw(name))
-        typed[name] = F.coalesce(F.when(~_missing(value), value), F.col(f"file_{name}"))
+        return F.when(~_missing(value), value)
+
+    # Kaggle's station files name a station by its StationId; stations.csv (when landed)
+    # gives its name and city. A city file's rows are the city's: their station is the city.
+    stations = {sid: named for p in plans if p.layout == KAGGLE_STATIONS for sid, named in p.stations.items()}
+    station_name = station_city = F.lit(None).cast("string")
+    if stations:
+        ids = sorted(stations)
+        station_name = F.element_at(F.create_map(*[F.lit(x) for i in ids for x in (i, stations[i][0])]),
+                                    given("station_id"))
+        station_city = F.element_at(F.create_map(*[F.lit(x) for i in ids for x in (i, stations[i][1])]),
+                                    given("station_id"))
+    typed["city"] = F.coalesce(given("city"), station_city, F.col("file_city"))
+    typed["station"] = F.coalesce(
+        given("station"), station_name, given("station_id"),
+        F.when(F.col("station_from_city"), given("city")), F.col("file_station"),
+    )
+    no_station = typed["station"].isNull()
+    problems.append(F.when(no_station, F.lit("no station: StationId or City missing")))
+    kinds.append(F.when(no_station, F.lit("no station")))
+    typed["source_aqi_bucket"] = given("source_aqi_bucket")
 
     # A file that cannot be read has that as the only reason of its lines (its "header" of
     # width 0 would make every line's field count wrong too). Null problems are skipped.
@@ -400,6 +525,7 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
         "line_number",
         "line",
         *[typed[n].alias(n) for n in typed],
+        "daily",
         "preamble",
         is_blank.alias("blank"),
         F.when(~F.col("preamble") & ~is_blank & (reason != ""), reason).alias("reason"),
@@ -414,9 +540,15 @@ def is_good() -> Column:
 
 
 def good_rows(parsed: DataFrame) -> DataFrame:
-    """Rows without a reason, in the Parquet schema (see schema.PARQUET_SCHEMA)."""
-    good = parsed.where(is_good()).withColumn("month", F.date_format("from_ts", "yyyy-MM"))
+    """Hourly rows without a reason, in the Parquet schema (see schema.PARQUET_SCHEMA)."""
+    good = parsed.where(is_good() & ~F.col("daily")).withColumn("month", F.date_format("from_ts", "yyyy-MM"))
     return good.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in PARQUET_SCHEMA.fields])
+
+
+def good_daily_rows(parsed: DataFrame) -> DataFrame:
+    """Rows of the daily files without a reason, in schema.DAILY_SCHEMA."""
+    good = parsed.where(is_good() & F.col("daily")).withColumn("day", F.to_date("from_ts"))
+    return good.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in DAILY_SCHEMA.fields])
 
 
 def bad_rows(parsed: DataFrame) -> DataFrame:

@@ -1,8 +1,9 @@
 """Run the air-quality analyses on the Parquet dataset and store each in MySQL.
 
-``--jobs all`` reads the Parquet once, caches it and runs the ten jobs on the cached
-frame; ``--jobs avg_ws_df`` (or any comma list) runs just those, which is how each
-analysis runs as its own Spark application.
+``--jobs all`` reads the Parquet once, caches it and runs the eleven jobs on the cached
+frame (the two that read it get the daily dataset too, ``--daily``; the others need hourly
+values and log that they leave it out); ``--jobs avg_ws_df`` (or any comma list) runs just
+those, which is how each analysis runs as its own Spark application.
 
 The dataset is many small files (one per station and month) and every job is a few
 aggregations over about a hundred bytes per hour: the cost is in the number of tasks,
@@ -29,6 +30,8 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from spark_apps.air_quality.jobs import JOBS, Job
+from spark_apps.air_quality.schema import DAILY_SCHEMA, PARQUET_SCHEMA
+from spark_apps.common import lake
 from spark_apps.common.mysql import ResultsDb, replace_rows
 from spark_apps.common.session import temporary_conf
 
@@ -52,10 +55,29 @@ def select_jobs(spec: str) -> list[Job]:
     return [JOBS[n] for n in names]
 
 
-def job_function(job: Job, top_n: int) -> Callable[[DataFrame], DataFrame]:
-    if job.name == "top_polluted_days_df":
+def job_function(job: Job, top_n: int) -> Callable[..., DataFrame]:
+    if job.name in ("top_polluted_days_df", "aqi_vs_source_df"):
         return functools.partial(job.func, n=top_n)
     return job.func
+
+
+def read_daily(spark: SparkSession, daily_uri: str | None) -> DataFrame:
+    """The daily dataset written by convert.py; empty without one (no URI, or none written yet)."""
+    if daily_uri is None or not lake.exists(spark, daily_uri):
+        return spark.createDataFrame([], DAILY_SCHEMA)
+    return spark.read.schema(DAILY_SCHEMA).parquet(daily_uri)
+
+
+def run_migrations(db: ResultsDb, job: Job) -> None:
+    conn = db.connect(autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW TABLES LIKE %s", (job.table,))
+            if cur.fetchone():  # a new table is created whole by replace_rows
+                for statement in job.migrations:
+                    cur.execute(statement)
+    finally:
+        conn.close()
 
 
 def compute_and_count(df: DataFrame) -> int:
@@ -76,46 +98,63 @@ def run_jobs(
     jobs: list[Job],
     db: ResultsDb | None,
     top_n: int = 10,
+    daily_uri: str | None = None,
 ) -> dict[str, int]:
-    """Run ``jobs`` on the dataset; write each to its table (or only count when ``db`` is None).
+    """Run ``jobs`` on the hourly dataset (and, for the jobs that read it, the daily dataset at
+    ``daily_uri``); write each to its table (or only count when ``db`` is None).
 
     Returns rows per job name.
     """
     tasks = task_count(spark)
     with temporary_conf(spark, {"spark.sql.shuffle.partitions": str(tasks)}):
-        return _run_jobs(spark, parquet_uri, jobs, db, top_n, tasks)
+        return _run_jobs(spark, parquet_uri, jobs, db, top_n, tasks, daily_uri)
 
 
 def _run_jobs(
-    spark: SparkSession, parquet_uri: str, jobs: list[Job], db: ResultsDb | None, top_n: int, tasks: int
+    spark: SparkSession, parquet_uri: str, jobs: list[Job], db: ResultsDb | None, top_n: int, tasks: int,
+    daily_uri: str | None,
 ) -> dict[str, int]:
-    hourly = spark.read.parquet(parquet_uri).coalesce(tasks)
+    # With the schema: a conversion of daily files only writes no hourly file to infer one from.
+    hourly = spark.read.schema(PARQUET_SCHEMA).parquet(parquet_uri).coalesce(tasks)
+    daily = read_daily(spark, daily_uri)
     # Several jobs scan the same rows; read and decode the Parquet once.
     cached = len(jobs) > 1
     if cached:
         hourly = hourly.persist(StorageLevel.MEMORY_AND_DISK)
+        daily = daily.persist(StorageLevel.MEMORY_AND_DISK)
+    hourly_only = [job.name for job in jobs if not job.reads_daily]
+    if hourly_only:
+        station_days = daily.count()
+        if station_days:
+            log.info("%d station-days of daily files are not in the results of %s: these jobs need hourly values",
+                     station_days, ", ".join(hourly_only))
     written: dict[str, int] = {}
     try:
         for job in jobs:
-            result = job_function(job, top_n)(hourly)
+            run = job_function(job, top_n)
+            result = run(hourly, daily) if job.reads_daily else run(hourly)
             if db is None:
                 rows = compute_and_count(result)
                 log.info("job %s: %d rows (dry run, not written)", job.name, rows)
             else:
+                run_migrations(db, job)
                 rows = replace_rows(result, db, job.table, list(job.keys))
                 log.info("job %s: %d rows -> table %s", job.name, rows, job.table)
             written[job.name] = rows
     finally:
         if cached:
             hourly.unpersist()
+            daily.unpersist()
     return written
 
 
 def main(argv: list[str] | None = None) -> dict[str, int]:
     parser = argparse.ArgumentParser(description="Air-quality analyses: Parquet -> MySQL tables")
     parser.add_argument("--parquet", required=True, help="URI of the dataset written by convert.py")
+    parser.add_argument("--daily", help="URI of the daily dataset written by convert.py (absent: no daily input)")
     parser.add_argument("--jobs", default="all", help=f"'all' or a comma list of: {', '.join(JOBS)}")
-    parser.add_argument("--top-n", type=int, default=10, help="days per station for top_polluted_days_df")
+    parser.add_argument("--top-n", type=int, default=10,
+                        help="days per station for top_polluted_days_df and aqi_vs_source_df")
     parser.add_argument(
         "--dry-run", action="store_true", help="compute and count the results without writing them"
     )
@@ -126,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
     from spark_apps.common.session import get_spark
 
     spark = get_spark("air_quality_jobs_" + ("all" if len(jobs) == len(JOBS) else "_".join(j.name for j in jobs)))
-    return run_jobs(spark, args.parquet, jobs, db, args.top_n)
+    return run_jobs(spark, args.parquet, jobs, db, args.top_n, args.daily)
 
 
 if __name__ == "__main__":

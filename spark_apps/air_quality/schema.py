@@ -1,4 +1,4 @@
-"""Canonical names and types of the hourly air-quality data (CPCB station exports).
+"""Canonical names and types of the air-quality data (CPCB station exports, Kaggle's files).
 
 CPCB's CCR portal exports one file per station with columns such as
 ``From Date, To Date, PM2.5, PM10, ...``; the exact set and order depends on the
@@ -51,7 +51,10 @@ UNITS: dict[str, str] = {
 }
 
 TIME_COLUMNS: dict[str, str] = {"from_ts": "From Date", "to_ts": "To Date"}
-LABEL_COLUMNS: dict[str, str] = {"station": "Station", "city": "City"}
+LABEL_COLUMNS: dict[str, str] = {"station": "Station", "city": "City", "station_id": "StationId"}
+# The index the source file states itself (Kaggle's "Air Quality Data in India" files), kept as
+# it is so that the platform's own daily AQI can be compared with it (jobs.aqi_vs_source_df).
+SOURCE_AQI_COLUMNS: dict[str, str] = {"source_aqi": "AQI", "source_aqi_bucket": "AQI_Bucket"}
 
 # Header keys (lower case, only letters and digits) -> canonical name. Built from the
 # export labels plus the spellings seen in other CPCB/OpenAQ dumps.
@@ -60,6 +63,8 @@ _ALIASES: dict[str, str] = {
     "todate": "to_ts", "todatetime": "to_ts", "to": "to_ts",
     "o3": "ozone", "temp": "at", "temperature": "at", "totrf": "tot_rf", "totalrf": "tot_rf",
     "stationname": "station", "cityname": "city",
+    # Kaggle "Air Quality Data in India (2015-2020)": Datetime in the hourly, Date in the daily files.
+    "datetime": "from_ts", "date": "from_ts",
 }
 
 
@@ -68,7 +73,7 @@ def _key(label: str) -> str:
 
 
 HEADER_KEYS: dict[str, str] = {
-    **{_key(label): name for name, label in {**MEASURES, **TIME_COLUMNS, **LABEL_COLUMNS}.items()},
+    **{_key(label): name for name, label in {**MEASURES, **TIME_COLUMNS, **LABEL_COLUMNS, **SOURCE_AQI_COLUMNS}.items()},
     **_ALIASES,
 }
 
@@ -96,12 +101,28 @@ PARQUET_SCHEMA = T.StructType(
         T.StructField("to_ts", T.TimestampNTZType(), True),
         *[T.StructField(name, T.DoubleType(), True) for name in MEASURE_COLUMNS],
         T.StructField("city", T.StringType(), True),
+        T.StructField("source_aqi", T.DoubleType(), True),
+        T.StructField("source_aqi_bucket", T.StringType(), True),
         T.StructField("source_file", T.StringType(), False),
         T.StructField("station", T.StringType(), False),
         T.StructField("month", T.StringType(), False),
     ]
 )
 PARTITION_COLUMNS = ["station", "month"]
+
+# The daily dataset (Kaggle's station_day.csv / city_day.csv): one row per station and day
+# with the file's daily means, written beside the hourly one by convert.py.
+DAILY_SCHEMA = T.StructType(
+    [
+        T.StructField("station", T.StringType(), False),
+        T.StructField("day", T.DateType(), False),
+        T.StructField("city", T.StringType(), True),
+        *[T.StructField(name, T.DoubleType(), True) for name in POLLUTANT_COLUMNS],
+        T.StructField("source_aqi", T.DoubleType(), True),
+        T.StructField("source_aqi_bucket", T.StringType(), True),
+        T.StructField("source_file", T.StringType(), False),
+    ]
+)
 
 QUARANTINE_SCHEMA = T.StructType(
     [

@@ -80,7 +80,8 @@ def readings_to_write(rows: DataFrame, duplicates: DataFrame) -> tuple[DataFrame
     times (``replacing``, written with their nulls). Pass ``rows`` and ``duplicates`` persisted:
     each appears several times in the plans, and uncached each would bring the parser's large plan."""
     copies = duplicates.select(*ROW_KEY)
-    replaced = rows.join(copies, ROW_KEY, "left_semi").select(*STATION_HOUR).distinct()
+    # Daily files' rows are not hourly readings (good_rows leaves them out): nor do they replace one.
+    replaced = rows.where(~F.col("daily")).join(copies, ROW_KEY, "left_semi").select(*STATION_HOUR).distinct()
     kept = good_rows(rows.join(copies, ROW_KEY, "left_anti"))
     return (reading_values(kept.join(replaced, STATION_HOUR, "left_anti")),
             reading_values(kept.join(replaced, STATION_HOUR, "left_semi")))

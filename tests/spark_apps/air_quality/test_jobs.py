@@ -1,4 +1,4 @@
-"""The ten analyses on tiny hand-made frames; expected values worked out by hand."""
+"""The eleven analyses on tiny hand-made frames; expected values worked out by hand."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_apps.air_quality import jobs
-from spark_apps.air_quality.schema import MEASURE_COLUMNS
+from spark_apps.air_quality.schema import DAILY_SCHEMA, MEASURE_COLUMNS, POLLUTANT_COLUMNS
 
 HOURLY_SCHEMA = T.StructType(
     [
@@ -146,6 +146,63 @@ def test_daily_aqi_eight_hour_max_needs_six_hours(spark):
     assert (row["aqi"], row["category"], row["responsible_pollutant"]) == (125, "Moderate", "O3")
 
 
+def daily_frame(spark, records):
+    """records: (station, date, {pollutant: value}, source AQI, source bucket) -> DAILY_SCHEMA rows."""
+    rows = [(s, d, None, *[float(v[p]) if v.get(p) is not None else None for p in POLLUTANT_COLUMNS],
+             aqi, bucket, "station_day.csv") for s, d, v, aqi, bucket in records]
+    return spark.createDataFrame(rows, DAILY_SCHEMA)
+
+
+# Station A, 2024-01-01, 24 hours: AQI 113 Moderate from the hourly data (test_daily_aqi_rules).
+A_DAY1_HOURS = [("A", t, {"pm25": 45, "pm10": 120, "no2": 20, "co": 1.5}) for t in hours(datetime(2024, 1, 1), 24)]
+
+
+def test_daily_aqi_from_daily_files_uses_only_the_24_hour_pollutants(spark):
+    daily = daily_frame(spark, [
+        # PM2.5 45 -> 75, PM10 120 -> 113.33, NO2 20 -> 25: AQI 113 Moderate, PM10, 3 sub-indices.
+        ("D", date(2024, 2, 1), {"pm25": 45, "pm10": 120, "no2": 20, "co": 30}, None, None),
+        # PM2.5 and NO2 only; ozone's daily mean is no 8-hour maximum, so it gives no sub-index: no AQI.
+        ("D", date(2024, 2, 2), {"pm25": 45, "no2": 20, "ozone": 500}, None, None),
+        # three sub-indices but no PM: no AQI.
+        ("E", date(2024, 2, 1), {"no2": 20, "so2": 20, "nh3": 20}, None, None),
+        # A day the hourly data has too: the hourly AQI (113) stays, not this one's (PM2.5 500 -> 500).
+        ("A", date(2024, 1, 1), {"pm25": 500, "pm10": 120, "no2": 20}, None, None),
+    ])
+    result = collect(jobs.daily_aqi_df(hourly(spark, A_DAY1_HOURS), daily), "station", "day")
+    assert [(r["station"], r["day"], r["aqi"], r["category"], r["responsible_pollutant"], r["n_pollutants"],
+             r["basis"]) for r in result] == [
+        ("A", date(2024, 1, 1), 113, "Moderate", "PM10", 4, "hourly"),
+        ("D", date(2024, 2, 1), 113, "Moderate", "PM10", 3, "daily"),
+    ]
+    assert (result[1]["co_8h_max"], result[1]["si_co"], result[1]["pm10_24h"]) == (None, None, 120.0)
+
+
+def test_aqi_vs_source_agreement_difference_and_worst_days(spark):
+    daily = daily_frame(spark, [
+        # hourly AQI 113 against the file's 110.4 -> 110: +3, same category.
+        ("A", date(2024, 1, 1), {"pm25": 500}, 110.4, "Moderate"),
+        # 113 (PM10) against 113: the same.
+        ("D", date(2024, 2, 1), {"pm25": 45, "pm10": 120, "no2": 20}, 113.0, "Moderate"),
+        # PM2.5 90 -> 200, PM10 100 -> 100, NO2 40 -> 50: 200 Moderate against 260 Poor: -60.
+        ("D", date(2024, 2, 3), {"pm25": 90, "pm10": 100, "no2": 40}, 260.0, "Poor"),
+        # The file gives no AQI: not compared.
+        ("D", date(2024, 2, 4), {"pm25": 10, "pm10": 20, "no2": 10}, None, None),
+        # The platform gives none (two sub-indices): not compared.
+        ("D", date(2024, 2, 2), {"pm25": 45, "no2": 20}, 90.0, "Satisfactory"),
+    ])
+    result = collect(jobs.aqi_vs_source_df(hourly(spark, A_DAY1_HOURS), daily, n=1), "station", "rank_no")
+    assert result == [
+        {"station": "A", "rank_no": 1, "day": date(2024, 1, 1), "basis": "hourly", "aqi": 113, "source_aqi": 110,
+         "difference": 3, "category": "Moderate", "source_category": "Moderate", "days_compared": 1,
+         "agreement_share": 0.0, "category_agreement_share": 1.0, "mean_abs_difference": 3.0},
+        {"station": "D", "rank_no": 1, "day": date(2024, 2, 3), "basis": "daily", "aqi": 200, "source_aqi": 260,
+         "difference": -60, "category": "Moderate", "source_category": "Poor", "days_compared": 2,
+         "agreement_share": 0.5, "category_agreement_share": 0.5, "mean_abs_difference": 30.0},
+    ]
+    assert [r["day"] for r in collect(jobs.aqi_vs_source_df(hourly(spark, A_DAY1_HOURS), daily, n=5).where(
+        "station = 'D'"), "rank_no")] == [date(2024, 2, 3), date(2024, 2, 1)]
+
+
 def test_top_polluted_days_ties_go_to_earlier_day(spark):
     means = {1: 50, 2: 80, 3: 80, 4: 10}
     df = hourly(spark, [("A", datetime(2024, 1, d, 12), {"pm25": v}) for d, v in means.items()])
@@ -226,9 +283,16 @@ def test_registry_keys_are_unique_in_every_result(spark):
         for s in ("A", "B") for t in hours(start, 72)
     ]
     df = hourly(spark, records)
-    assert len(jobs.JOBS) == 10 and len({j.table for j in jobs.JOBS.values()}) == 10
+    # The daily dataset: station B's first day again (hourly wins there), station C only here.
+    daily = spark.createDataFrame(
+        [("B", date(2024, 1, 30), None, *[40.0 if p in ("pm25", "pm10", "no2") else None for p in POLLUTANT_COLUMNS],
+          97.0, "Satisfactory", "b.csv"),
+         ("C", date(2024, 1, 30), None, *[40.0 if p in ("pm25", "pm10", "no2") else None for p in POLLUTANT_COLUMNS],
+          67.0, "Satisfactory", "c.csv")],
+        DAILY_SCHEMA)
+    assert len(jobs.JOBS) == 11 and len({j.table for j in jobs.JOBS.values()}) == 11
     for job in jobs.JOBS.values():
-        result = job.func(df)
+        result = job.func(df, daily) if job.reads_daily else job.func(df)
         assert set(job.keys) <= set(result.columns), job.name
         total = result.count()
         assert total > 0, job.name
