@@ -4,7 +4,8 @@
 (`turnstile_ridership`, `turnstile_dead_letters`; published to `streaming/_status/turnstile/` in the
 lake) and the broker's end offsets of `turnstile-readings` (include/streaming/health.py), logs one
 line per query, and **fails** when a query has not completed a batch for
-`DP_TURNSTILE_MAX_STALENESS_S` (default 1800 s: a query without new readings runs no batch) or lags
+`DP_TURNSTILE_MAX_STALENESS_S` (default 1800 s) while readings wait or after the job's heartbeat
+stopped (a live query that has read everything runs no batch: idle, healthy), or lags
 more than `DP_TURNSTILE_MAX_LAG` records (default 50 000).
 
 `announce_new_windows` emits the `turnstile_windows` Asset event when the ridership query has
@@ -55,4 +56,6 @@ with DAG(
             raise AirflowSkipException(f"no ridership batch since batch {last}: the window files are unchanged")
         return batch_id
 
-    check_turnstile_streaming_health() >> announce_new_windows()
+    # Independent: new window files are worth a warehouse run even when the job lags.
+    check_turnstile_streaming_health()
+    announce_new_windows()

@@ -6,7 +6,8 @@ local folder, ``DP_LAKE=file``) in the embedded stack, ``s3://`` on EMR, ``s3a:/
 in docker-compose. Here we read those files
 (S3 through the Airflow connection ``aws_conn_id``) and ask the broker for
 the end offset of every partition the query reads, and fail loudly when a query is
-stale (no batch for too long) or lags too far behind (unread records).
+stale (no batch for too long, while records wait or after the job's heartbeat stopped: a live Kafka
+query with nothing to read runs no batch and is idle) or lags too far behind (unread records).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from urllib.parse import unquote, urlparse
 # The job's first start (spark_apps/streaming/supervision.py STARTED_MARKER; kept in step by
 # tests/include/test_streaming_staleness.py: this module must not import Spark code).
 STARTED_FILE = "STARTED"
+HEARTBEAT_FILE = "HEARTBEAT"  # supervision.HEARTBEAT_FILE: rewritten every minute while the job runs
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,12 @@ def read_progress(status_uri: str | Path, aws_conn_id: str = "aws_default") -> l
     return _status_files(status_uri, aws_conn_id, lambda name: name.endswith(".json"))
 
 
+def heartbeat_at_ms(status_uri: str | Path, aws_conn_id: str = "aws_default") -> int | None:
+    """When the job last said it was running, or None (no heartbeat: a job of older code)."""
+    found = _status_files(status_uri, aws_conn_id, lambda name: name == HEARTBEAT_FILE)
+    return int(found[0]["alive_at_ms"]) if found else None
+
+
 def first_started_at_ms(status_uri: str | Path, aws_conn_id: str = "aws_default") -> int | None:
     """When the job first started with this status folder, or None (never started, or older code)."""
     found = _status_files(status_uri, aws_conn_id, lambda name: name == STARTED_FILE)
@@ -128,7 +136,7 @@ def check(status_uri: str | Path, bootstrap: str, expected_queries: list[str],
     now_ms = now_ms or int(time.time() * 1000)
     by_name = {p["name"]: p for p in read_progress(status_uri, aws_conn_id)}
     problems, report = [], []
-    started_at_ms = None
+    started_at_ms = heartbeat = None
     for name in expected_queries:
         progress = by_name.get(name)
         if progress is None:
@@ -151,7 +159,14 @@ def check(status_uri: str | Path, bootstrap: str, expected_queries: list[str],
         )
         report.append(health)
         if health.seconds_since_batch > max_staleness_s:
-            problems.append(f"{name}: stale, no batch for {health.seconds_since_batch:.0f}s (limit {max_staleness_s:.0f}s)")
+            # No batch for long: a Kafka query that has read everything and whose job is alive is
+            # idle (a query runs no batch without new records), not stale.
+            if heartbeat is None:
+                heartbeat = heartbeat_at_ms(status_uri, aws_conn_id) or 0
+            idle = consumed and health.lag_records == 0 and (now_ms - heartbeat) / 1000 <= max_staleness_s
+            if not idle:
+                problems.append(f"{name}: stale, no batch for {health.seconds_since_batch:.0f}s "
+                                f"(limit {max_staleness_s:.0f}s)")
         if health.lag_records > max_lag_records:
             problems.append(f"{name}: lag {health.lag_records} records (limit {max_lag_records})")
     if problems:

@@ -29,6 +29,9 @@ STOP_MARKER = "STOP"
 STOPPED_MARKER = "STOPPED"  # written after a graceful stop: the checkpoint is free for another run
 # When the job first started with this status folder (no .json suffix: not a query's progress).
 STARTED_MARKER = "STARTED"
+# Rewritten while the job runs: tells an idle job (nothing to read, so no batch) from a dead one.
+HEARTBEAT_FILE = "HEARTBEAT"
+HEARTBEAT_SECONDS = 60.0
 
 
 def progress_uri(status_uri: str, query_name: str) -> str:
@@ -67,10 +70,16 @@ def run_until_stopped(
     status_uri: str,
     poll_seconds: float = 2.0,
 ) -> None:
-    """Block while the queries run; publish progress; stop gracefully on the STOP marker."""
+    """Block while the queries run; publish progress and a heartbeat (every HEARTBEAT_SECONDS);
+    stop gracefully on the STOP marker."""
     stop_marker = lake.join(status_uri, STOP_MARKER)
     last_batch: dict[str, object] = {}
+    last_heartbeat = 0.0
     while True:
+        if time.monotonic() - last_heartbeat >= HEARTBEAT_SECONDS:
+            lake.write_text(spark, lake.join(status_uri, HEARTBEAT_FILE),
+                            json.dumps({"alive_at_ms": int(time.time() * 1000)}))
+            last_heartbeat = time.monotonic()
         for query in queries:
             exc = query.exception()
             if exc is not None:

@@ -76,3 +76,33 @@ def test_a_progress_file_caught_while_being_rewritten_is_read_again(tmp_path):
     writer.start()
     assert health.read_progress(tmp_path) == [PROGRESS[0]]
     writer.join()
+
+
+@pytest.mark.stack
+@pytest.mark.timeout(120)
+def test_a_live_query_that_has_read_everything_is_idle_not_stale(kafka_broker, tmp_path):
+    topic = kafka_broker.create_topic(partitions=1)
+    kafka_broker.produce(topic, [(b"k", b"v%d" % i, 0) for i in range(3)])
+    progress = {"name": "q", "written_at_ms": 1_000, "sources": [{"end_offset": json.dumps({topic: {"0": 3}})}]}
+    (tmp_path / "q.json").write_text(json.dumps(progress))
+    heartbeat = tmp_path / health.HEARTBEAT_FILE
+    # No batch for 999 s with a 60 s limit: the job says it is alive and nothing waits.
+    heartbeat.write_text(json.dumps({"alive_at_ms": 990_000}))
+    [idle] = health.check(tmp_path, kafka_broker.bootstrap, ["q"], max_staleness_s=60, max_lag_records=0,
+                          now_ms=1_000_000)
+    assert (idle.lag_records, idle.seconds_since_batch) == (0, 999)
+    # The same without a recent heartbeat: the job is gone.
+    heartbeat.write_text(json.dumps({"alive_at_ms": 900_000}))
+    with pytest.raises(health.StreamingUnhealthy, match="q: stale, no batch for 999s"):
+        health.check(tmp_path, kafka_broker.bootstrap, ["q"], max_staleness_s=60, max_lag_records=0, now_ms=1_000_000)
+    # Alive, but records wait: stuck.
+    heartbeat.write_text(json.dumps({"alive_at_ms": 990_000}))
+    kafka_broker.produce(topic, [(b"k", b"late", 0)])
+    with pytest.raises(health.StreamingUnhealthy, match="q: stale, no batch for 999s"):
+        health.check(tmp_path, kafka_broker.bootstrap, ["q"], max_staleness_s=60, max_lag_records=5, now_ms=1_000_000)
+
+
+def test_the_status_file_names_are_the_ones_the_jobs_write():
+    from spark_apps.streaming import supervision
+
+    assert (health.HEARTBEAT_FILE, health.STARTED_FILE) == (supervision.HEARTBEAT_FILE, supervision.STARTED_MARKER)

@@ -54,12 +54,6 @@ def test_without_a_start_record_a_missing_progress_is_an_alarm(tmp_path):
         health.check(tmp_path, BROKER, ["q"], max_staleness_s=60, max_lag_records=0, now_ms=1_000)
 
 
-def test_the_start_record_is_the_one_the_jobs_write():
-    from spark_apps.streaming.supervision import STARTED_MARKER
-
-    assert health.STARTED_FILE == STARTED_MARKER
-
-
 def test_a_query_over_a_websocket_has_no_lag_and_is_checked_for_staleness(tmp_path):
     # The WebSocket source's offsets (spark_apps/streaming/websocket/source.py), as Spark reports them.
     (tmp_path / "websocket_ingest.json").write_text(json.dumps({
