@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 QUERY_NAME = "websocket_ingest"
 EVENTS_TOPIC = "websocket-events"
 DEAD_LETTER_TOPIC = "websocket-dead-letter"
-# Kept equal to include/sql/results_schema.sql (tests/spark_apps/streaming/websocket checks it):
+# Kept equal to include/sql/results_schema.sql (tests/spark_apps/streaming/websocket_pipeline checks it):
 # the job creates them itself too, for a database the bootstrap has not seen.
 RUNS_DDL = """CREATE TABLE IF NOT EXISTS websocket_ingest_runs (
   run_id        VARCHAR(64) NOT NULL,
