@@ -8,8 +8,8 @@ the other, and one failing does not stop the other):
   exports (preamble, units in headers, `None`/`NA`/empty as missing, any subset of the columns)
   and Kaggle's "Air Quality Data in India" files (station_hour, city_hour, station_day, city_day,
   stations), each recognised by its header; types them with an explicit schema (timestamps,
-  doubles), and writes `curated/air_quality_hourly/` partitioned by station and month and the
-  daily files' rows to `curated/air_quality_daily/`. Malformed rows go to
+  doubles), and writes `curated/air_quality_hourly/` partitioned by month (rows sorted by station
+  and hour inside, one file per month) and the daily files' rows to `curated/air_quality_daily/`. Malformed rows go to
   `quarantine/air_quality/` with their reason, the counts to MySQL `data_quality_runs`; the task
   fails only when their share passes 1 % (`--max-bad-share`). Rerunning replaces the output,
   never appends a second copy. Produces the `air_quality_parquet` asset,

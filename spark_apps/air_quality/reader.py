@@ -19,9 +19,11 @@ So:
 2. the files are read line by line (Spark's text source, so a file never has to fit
    in memory), each file alone in one partition (:func:`one_file_per_partition`), so
    a line's number is its index in the partition;
-3. every line after the header is split and typed in Spark, all values as strings
-   first; a line that cannot be typed becomes a quarantine row with a reason, the
-   file, its line number and the raw text - never dropped.
+3. every line after the header is split and typed by Spark's own CSV parser
+   (``from_csv`` on the line, PERMISSIVE mode, an explicit schema per header layout and
+   ``columnNameOfCorruptRecord``), so the line number read in step 2 stays beside it; a line
+   the parser flags becomes a quarantine row with a specific reason (which column, what
+   value), the file, its line number and the raw text - never dropped.
 
 Lines that are empty or hold only commas (how spreadsheets write empty rows) carry
 no value and are skipped, but counted.
@@ -30,12 +32,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import logging
+import operator
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 from urllib.parse import unquote
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -54,14 +58,34 @@ from spark_apps.common.session import temporary_conf
 log = logging.getLogger(__name__)
 
 HEAD_CHARS = 65536  # the header must appear within the first 64 KB of a file
-TIMESTAMP_FORMATS = ["dd-MM-yyyy HH:mm", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm", "dd-MM-yyyy HH:mm:ss"]
+# The times of CPCB exports (DD-MM-YYYY HH:mm) and Kaggle's hourly files (YYYY-MM-DD HH:mm:ss),
+# seconds optional: one pattern, the alternatives as optional sections.
+TIMESTAMP_FORMAT = "[dd-MM-yyyy][yyyy-MM-dd] HH:mm[:ss]"
 # Dates of the daily files: Kaggle's own, and DD-MM-YYYY as spreadsheet tools re-save them.
-DATE_FORMATS = ["yyyy-MM-dd", "dd-MM-yyyy"]
+DATE_FORMAT = "[yyyy-MM-dd][dd-MM-yyyy]"
+CORRUPT = "_corrupt_record"
+# Spark's CSV parser for every data line (from_csv): PERMISSIVE keeps a line that does not fit
+# the schema (its fields that did parse, the line in CORRUPT) instead of failing the run.
+CSV_OPTIONS = {
+    "mode": "PERMISSIVE",
+    "columnNameOfCorruptRecord": CORRUPT,
+    "timestampNTZFormat": TIMESTAMP_FORMAT,
+    "dateFormat": DATE_FORMAT,
+    "locale": "en-US",
+    "ignoreLeadingWhiteSpace": "true",
+    "ignoreTrailingWhiteSpace": "true",
+    "escape": '"',  # CSV's own quoting: "" inside a quoted field is a quote
+}
 # The cells parse_raw locates in every line (absent ones are null).
 CELL_COLUMNS = ["from_ts", "to_ts", *MEASURE_COLUMNS, "source_aqi", "station", "city", "station_id",
                 "source_aqi_bucket"]
 _HEADER_START = re.compile(r'^\s*"?\s*from\s*date', re.IGNORECASE)
 _BLANK_LINE = r"^[\s,]*$"
+# A missing-value token as a whole cell (bare or quoted, any case, spaces around it). Spark's
+# CSV parser knows one null token (nullValue) and CPCB/spreadsheets write several, so they
+# are emptied before it parses the line (an empty cell is null). Group 1 keeps the comma.
+_MISSING_TOKEN = "|".join(re.escape(t) for t in MISSING_TOKENS if t)
+_MISSING_CELL = rf'(^|,)\s*(?:"\s*(?i:{_MISSING_TOKEN})\s*"|(?i:{_MISSING_TOKEN}))\s*(?=,|$)'
 # Split on commas outside double quotes. Only used for lines containing a quote: the
 # look-ahead rescans the rest of the line at every comma, too slow for every row.
 _QUOTE_AWARE_COMMA = r',(?=(?:[^"]*"[^"]*")*[^"]*$)'
@@ -86,6 +110,8 @@ class FilePlan:
     path: str
     header_line: int | None = None  # 1-based line number of the header
     columns: list[str | None] = field(default_factory=list)  # canonical name per field
+    # Fields of the header line with the empty ones spreadsheet tools pad rows with (>= width).
+    header_fields: int = 0
     station: str | None = None
     city: str | None = None
     problem: str | None = None  # set when the file as a whole cannot be read
@@ -178,6 +204,7 @@ def plan_file(path: str, head: str, size: int = 0) -> FilePlan:
     for number, line in enumerate(lines, start=1):
         if _HEADER_START.match(line):
             cells = _csv_cells(line)
+            plan.header_fields = len(cells)
             while cells and not cells[-1].strip():  # spreadsheet padding
                 cells.pop()
             plan.header_line = number
@@ -209,6 +236,7 @@ def _plan_kaggle(plan: FilePlan, header: str) -> FilePlan:
     """A Kaggle file: the header is its first line; station and city come from its rows (and
     stations.csv), never from the file name (``station_hour.csv`` names no station)."""
     cells = _csv_cells(header)
+    plan.header_fields = len(cells)
     while cells and not cells[-1].strip():
         cells.pop()
     plan.header_line = 1
@@ -222,13 +250,61 @@ def _plan_kaggle(plan: FilePlan, header: str) -> FilePlan:
     return plan
 
 
-def _plan_frame(spark: SparkSession, plans: list[FilePlan]) -> DataFrame:
-    """One row per file: where each canonical column sits in its lines (0-based, -1 = absent)."""
+class Layout(NamedTuple):
+    """What Spark's CSV parser needs to read a file's data lines: the canonical column of each
+    header field (None: a column we do not model) and the header's field count with padding.
+    Files with equal layouts share one parser schema (:func:`layout_schema`)."""
+
+    columns: tuple[str | None, ...]
+    fields: int
+    daily: bool
+
+
+def file_layout(plan: FilePlan) -> Layout | None:
+    """The layout of a file's data lines; None for a file without any (quarantined whole, or stations.csv)."""
+    if plan.problem or plan.layout == KAGGLE_STATIONS:
+        return None
+    return Layout(tuple(plan.columns), max(plan.header_fields, plan.width), plan.daily)
+
+
+_STRING_CELLS = {"station", "city", "station_id", "source_aqi_bucket"}
+
+
+def _cell_type(name: str, daily: bool) -> T.DataType:
+    if name == "from_ts":
+        return T.DateType() if daily else T.TimestampNTZType()
+    if name == "to_ts":
+        return T.TimestampNTZType()
+    return T.StringType() if name in _STRING_CELLS else T.DoubleType()
+
+
+def layout_schema(layout: Layout, typed: bool = True) -> T.StructType:
+    """The explicit schema Spark's CSV parser reads a layout's lines with.
+
+    ``typed``: every modelled cell in its type (times as wall-clock TIMESTAMP_NTZ, dates of
+    daily files as DATE, measures as DOUBLE) plus the CORRUPT column; otherwise every cell as
+    text, for the reasons of the lines the typed parse flags. Columns we do not model and the
+    header's padding fields are read as text and dropped.
+    """
+    fields = []
+    for i in range(layout.fields):
+        name = layout.columns[i] if i < len(layout.columns) else None
+        if name in CELL_COLUMNS:
+            fields.append(T.StructField(name, _cell_type(name, layout.daily) if typed else T.StringType()))
+        else:
+            fields.append(T.StructField(f"_unused_{i}", T.StringType()))
+    if typed:
+        fields.append(T.StructField(CORRUPT, T.StringType()))
+    return T.StructType(fields)
+
+
+def _plan_frame(spark: SparkSession, plans: list[FilePlan], layouts: dict[Layout, int]) -> DataFrame:
+    """One row per file: what its lines need from the plan, ``layout`` the index of its Layout (-1: none)."""
     rows = []
     for p in plans:
-        positions = [p.columns.index(n) if n in p.columns else -1 for n in CELL_COLUMNS]
+        layout = file_layout(p)
         rows.append((p.path, p.header_line or 0, p.width, p.station, p.city, p.problem, p.layout == KAGGLE_STATIONS,
-                     p.daily, p.station_from_city, p.time_label, *positions))
+                     p.daily, p.station_from_city, p.time_label, -1 if layout is None else layouts[layout]))
     schema = T.StructType(
         [
             T.StructField("source_file", T.StringType()),
@@ -241,25 +317,10 @@ def _plan_frame(spark: SparkSession, plans: list[FilePlan]) -> DataFrame:
             T.StructField("daily", T.BooleanType()),
             T.StructField("station_from_city", T.BooleanType()),
             T.StructField("time_label", T.StringType()),
-            *[T.StructField(f"pos_{n}", T.IntegerType()) for n in CELL_COLUMNS],
+            T.StructField("layout", T.IntegerType()),
         ]
     )
     return spark.createDataFrame(rows, schema)
-
-
-def _missing(raw: Column) -> Column:
-    return raw.isNull() | F.lower(F.trim(raw)).isin(MISSING_TOKENS)
-
-
-def _timestamp(raw: Column, daily: Column | None = None) -> Column:
-    """The cell as a wall-clock TIMESTAMP_NTZ; where ``daily`` holds, dates only (midnight)."""
-    text = F.trim(raw)
-    parsed = F.coalesce(*[F.try_to_timestamp(text, F.lit(fmt)) for fmt in TIMESTAMP_FORMATS])
-    if daily is not None:
-        parsed = F.when(daily, F.coalesce(*[F.try_to_timestamp(text, F.lit(fmt)) for fmt in DATE_FORMATS])).otherwise(
-            parsed)
-    # Parsed and cast in the same session zone, so the wall-clock value is kept.
-    return parsed.cast(T.TimestampNTZType())
 
 
 def _quoted(raw: Column) -> Column:
@@ -398,14 +459,20 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
     :func:`one_file_per_partition` and check their line numbers with
     :func:`check_line_numbers` before using them (convert.py does both).
 
-    Built from Spark's own expressions only (no Python UDF), so the typing runs in
-    generated JVM code. Per line: split on commas (the quote-aware split and unquoting
-    only for the rare lines holding a ``"``), then every cell the file has is trimmed
-    once and typed.
+    Every data line is split and typed by Spark's CSV parser (``from_csv`` with CSV_OPTIONS)
+    with the explicit schema of its file's layout. ``from_csv`` on the numbered lines rather
+    than ``spark.read.csv``: the CSV source can neither number lines nor skip a preamble of
+    other widths, and it takes one header mapping, not one per file. Missing-value tokens are
+    emptied first (_MISSING_CELL). The lines the parser flags (CORRUPT: a field that does not
+    parse, another field count), and those with a non-finite number or without a time, are
+    parsed a second time as text - only they - to say which column holds what value; their
+    field count comes from a comma split (hand-written: Spark's parser reports a count that
+    differs from the schema's only as "malformed", and spreadsheet padding is no error).
     """
     if not plans:
         raise FileNotFoundError(f"no .csv files under {raw_uri}")
-    plan_frame = _plan_frame(spark, plans).withColumnRenamed("source_file", "file_key")
+    layouts = {layout: i for i, layout in enumerate(sorted({file_layout(p) for p in plans} - {None}))}
+    plan_frame = _plan_frame(spark, plans, layouts).withColumnRenamed("source_file", "file_key")
     lines = read_lines(spark, raw_uri)
     lines = lines.join(
         F.broadcast(plan_frame), _file_key_column(lines["source_file"]) == plan_frame["file_key"], "left"
@@ -421,41 +488,69 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
     # without a usable header keep all lines as data so that they are quarantined whole.
     # A stations list (Kaggle's stations.csv) is metadata as a whole.
     preamble = F.col("problem").isNull() & ((F.col("line_number") <= F.col("header_line")) | F.col("lookup"))
-    lines = lines.withColumn("preamble", preamble)
+    lines = lines.select("*", preamble.alias("preamble"), F.col("line").rlike(_BLANK_LINE).alias("blank"))
+    data = F.col("problem").isNull() & ~F.col("preamble") & ~F.col("blank")
+    lines = lines.select("*", data.alias("data"),
+                         F.when(data, F.regexp_replace("line", _MISSING_CELL, "$1")).alias("cleaned"))
 
+    def per_layout(value: Callable[[int, Layout], Column | None]) -> Column:
+        """``value`` for the line's layout (null where it gives None)."""
+        expr = None
+        for layout, i in layouts.items():
+            v = value(i, layout)
+            if v is not None:
+                expr = F.when(F.col("layout") == i, v) if expr is None else expr.when(F.col("layout") == i, v)
+        return F.lit(None) if expr is None else expr
+
+    def parse(prefix: str, typed: bool, where: Column) -> list[Column]:
+        """One parser per layout, run only on the lines of its files where ``where`` holds (else null).
+        Selected on their own, so that each runs once per line, not once per column taken from it."""
+        return [
+            F.when(where & (F.col("layout") == i),
+                   F.from_csv(F.col("cleaned"), layout_schema(layout, typed).simpleString(), CSV_OPTIONS))
+            .alias(f"{prefix}{i}")
+            for layout, i in layouts.items()
+        ]
+
+    def cell(prefix: str, name: str) -> Column:
+        return per_layout(lambda i, layout: F.col(f"{prefix}{i}")[name] if name in layout.columns else None)
+
+    lines = lines.select("*", *parse("typed_", True, F.col("data")))
+    numbers = [*MEASURE_COLUMNS, "source_aqi"]
+    kind = {n: T.DoubleType() for n in numbers} | {n: T.StringType() for n in _STRING_CELLS}
+    lines = lines.select(
+        "*",
+        *[cell("typed_", n).cast(kind.get(n, T.TimestampNTZType())).alias(f"v_{n}") for n in CELL_COLUMNS],
+        F.coalesce(per_layout(lambda i, _: F.col(f"typed_{i}")[CORRUPT].isNotNull()), F.lit(False)).alias("corrupt"),
+    )
+    finite = {n: F.abs(F.col(f"v_{n}")) < F.lit(float("inf")) for n in numbers}  # NaN is above infinity
+    non_finite = functools.reduce(operator.or_, [F.col(f"v_{n}").isNotNull() & ~finite[n] for n in numbers])
+    flagged = F.col("data") & (F.col("corrupt") | F.col("v_from_ts").isNull() | non_finite)
+    lines = lines.withColumn("flagged", flagged)
+
+    # The flagged lines only: their cells as text, as the same parser splits them ...
     quoted = F.instr("line", '"') > 0
     lines = lines.select(
         "*",
-        F.col("line").rlike(_BLANK_LINE).alias("blank"),
-        quoted.alias("quoted"),
-        F.when(quoted, F.transform(F.split("line", _QUOTE_AWARE_COMMA, -1), _unquote))
-        .otherwise(F.split("line", ",", -1))
-        .alias("fields"),
+        *parse("text_", False, F.col("flagged")),
+        F.when(F.col("flagged"), quoted).alias("quoted"),
+        F.when(F.col("flagged"), F.when(quoted, F.transform(F.split("line", _QUOTE_AWARE_COMMA, -1), _unquote))
+               .otherwise(F.split("line", ",", -1))).alias("fields"),
     )
+    # ... and their field count. Spreadsheet-saved CSVs pad rows with empty fields up to the
+    # widest row; those are harmless. Fewer fields, or values beyond the header, mean the row
+    # is broken.
     field_count = F.size("fields")
-    # Spreadsheet-saved CSVs pad rows with empty fields up to the widest row; those are
-    # harmless. Fewer fields, or values beyond the header, mean the row is broken.
     extra_non_empty = F.exists(
         F.slice("fields", F.col("width") + 1, 1 << 20),
         lambda f: F.when(F.col("quoted"), f).otherwise(F.trim(f)) != "",
     )
     width_problem = F.when(
-        (field_count < F.col("width")) | ((field_count > F.col("width")) & extra_non_empty),
+        F.col("flagged") & ((field_count < F.col("width")) | ((field_count > F.col("width")) & extra_non_empty)),
         F.format_string("wrong number of fields: expected %d, got %d", F.col("width"), field_count),
     )
-
-    # Each cell once, trimmed (quoted lines are trimmed and unquoted by the split);
-    # null when the file has no such column.
-    lines = lines.select(
-        "*",
-        *[
-            F.when(F.col("quoted"), F.get(F.col("fields"), F.col(f"pos_{n}")))
-            .otherwise(F.trim(F.get(F.col("fields"), F.col(f"pos_{n}"))))
-            .alias(f"cell_{n}")
-            for n in CELL_COLUMNS
-        ],
-        width_problem.alias("width_problem"),
-    )
+    lines = lines.select("*", *[cell("text_", n).alias(f"cell_{n}") for n in CELL_COLUMNS],
+                         width_problem.alias("width_problem"))
 
     def raw(name: str) -> Column:
         return F.col(f"cell_{name}")
@@ -463,17 +558,17 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
     typed: dict[str, Column] = {}
     # Each problem twice: with the offending value for the quarantine row, and as its kind
     # (without the value) for the per-reason counts of data_quality_runs, which must stay
-    # few whatever the values are.
+    # few whatever the values are. Cells (raw) exist only on flagged lines: elsewhere every
+    # present value parsed.
     problems: list[Column] = [F.col("width_problem")]
     kinds: list[Column] = [F.when(F.col("width_problem").isNotNull(), F.lit("wrong number of fields"))]
     for name in ("from_ts", "to_ts"):
-        value = _timestamp(raw(name), F.col("daily") if name == "from_ts" else None)
+        value = F.col(f"v_{name}")
         typed[name] = value
         # From Date (Kaggle: Datetime or Date) is required; To Date may be absent from a
         # file, but a value that is present has to parse.
-        missing_allowed = F.lit(name == "to_ts") & _missing(raw(name))
         label = F.col("time_label") if name == "from_ts" else F.lit("To Date")
-        unparseable = (F.col(f"pos_{name}") >= 0) & value.isNull() & ~missing_allowed
+        unparseable = F.col("data") & value.isNull() & (F.lit(name == "from_ts") | raw(name).isNotNull())
         problems.append(
             F.when(
                 unparseable,
@@ -481,18 +576,16 @@ def parse_raw(spark: SparkSession, raw_uri: str, plans: list[FilePlan]) -> Parse
             )
         )
         kinds.append(F.when(unparseable, F.concat(F.lit("unparseable "), label)))
-    for name in [*MEASURE_COLUMNS, "source_aqi"]:
-        number = F.trim(raw(name)).try_cast("double")
-        # No missing-value token ("", none, na, n/a, nan, -, null) casts to a finite
-        # number, so the token check is only needed for cells that did not.
-        finite = number.isNotNull() & ~F.isnan(number) & (F.abs(number) != float("inf"))
-        typed[name] = F.when(finite, number)
-        non_numeric = ~finite & ~_missing(raw(name))
+    for name in numbers:
+        typed[name] = F.when(finite[name], F.col(f"v_{name}"))
+        # A missing-value token was emptied before parsing, so a cell that is there is a value.
+        non_numeric = raw(name).isNotNull() & ~F.coalesce(finite[name], F.lit(False))
         problems.append(F.when(non_numeric, F.concat(F.lit(f"non-numeric {name}: "), _quoted(raw(name)))))
         kinds.append(F.when(non_numeric, F.lit(f"non-numeric {name}")))
+
     def given(name: str) -> Column:
-        value = F.trim(raw(name))
-        return F.when(~_missing(value), value)
+        value = F.col(f"v_{name}")  # trimmed by the parser, null when empty or a missing-value token
+        return F.when(value != "", value)  # "" quoted is an empty string, not null
 
     # Kaggle's station files name a station by its StationId; stations.csv (when landed)
     # gives its name and city. A city file's rows are the city's: their station is the city.

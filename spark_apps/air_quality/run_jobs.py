@@ -5,9 +5,9 @@ frame (the two that read it get the daily dataset too, ``--daily``; the others n
 values and log that they leave it out); ``--jobs avg_ws_df`` (or any comma list) runs just
 those, which is how each analysis runs as its own Spark application.
 
-The dataset is many small files (one per station and month) and every job is a few
-aggregations over about a hundred bytes per hour: the cost is in the number of tasks,
-not in the data. So the scan is coalesced to ``TASKS_PER_CORE`` tasks per core and
+Every job is a few aggregations over about a hundred bytes per hour: the cost is in
+the number of tasks, not in the data. So the scan (one file per month, station a column)
+is coalesced to ``TASKS_PER_CORE`` tasks per core and
 shuffles get as many partitions (Spark's default of 200 made each job launch hundreds
 of near-empty tasks: about 4x slower at 1 M rows on local[2]). Both follow the
 cluster's ``defaultParallelism``, so a larger cluster gets more tasks.

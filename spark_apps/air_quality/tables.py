@@ -10,7 +10,7 @@ Designed for the query "one station's readings of a month, newest first"::
     SELECT * FROM air_quality.hourly_readings WHERE station = ? AND month = '2020-04'
 
 * partition ``(station, month)``: ``month`` is the station's local month (``YYYY-MM``, as the
-  Parquet dataset's ``month=`` folders), so a partition holds at most 744 hourly rows (2,976 for
+  Parquet dataset's ``month=`` partitions), so a partition holds at most 744 hourly rows (2,976 for
   a 15-minute export): bounded whatever the station's history;
 * clustering ``from_ts DESC``: the newest reading first, "the last N hours" is the start of a
   partition.

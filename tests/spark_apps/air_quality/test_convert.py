@@ -5,6 +5,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
@@ -66,6 +67,16 @@ def test_real_cpcb_csv_export(spark, tmp_path):
     stats = df.agg(F.max("from_ts"), F.countDistinct("month"), F.count("pm25"), F.min("pm25"), F.max("pm25")).first()
     assert stats[0] == datetime(2021, 5, 24, 18) and stats[1] == 14  # Apr 2020 .. May 2021
     assert stats[2] > 5000 and 0 <= stats[3] and stats[4] < 1000  # µg/m³, plausible
+    # One folder per month, one file in each (the station is a column, not a folder), its rows
+    # sorted by station and hour.
+    months = [f"2020-{m:02d}" for m in range(4, 13)] + [f"2021-{m:02d}" for m in range(1, 6)]
+    files = sorted(out.rglob("*.parquet"))
+    assert [str(f.parent.relative_to(out)) for f in files] == [f"month={m}" for m in months]
+    for f in files:
+        table = pq.read_table(f)
+        assert "station" in table.column_names and "month" not in table.column_names
+        times = table.column("from_ts").to_pylist()
+        assert times == sorted(times)
     # A rerun of the same input replaces the output instead of adding to it.
     again = convert(spark, REAL_DIR.as_uri(), out.as_uri(), (tmp_path / "q").as_uri())
     assert again.good_rows == REAL_ROWS and spark.read.parquet(out.as_uri()).count() == REAL_ROWS
@@ -115,6 +126,39 @@ def test_broken_rows_go_to_quarantine_with_reasons(spark, tmp_path):
         (0, 10.5, None, 1.2, "Karve Road, Pune - MPCB", "Pune", "2023-01"),  # padding ",," tolerated
         (1, None, None, None, "Karve Road, Pune - MPCB", "Pune", "2023-01"),  # '', None, '-' = missing
         (2, None, 20.0, 0.5, "Karve Road, Pune - MPCB", "Pune", "2023-01"),  # ISO dates accepted
+    ]
+
+
+QUOTED_EXPORT = """\
+From Date,To Date,PM2.5,PM10,NO2,WS
+01-01-2023 00:00,01-01-2023 01:00,"12.5", n/a ,"None",-1.5
+01-01-2023 01:00,01-01-2023 02:00,Infinity,NULL,-,"0,5"
+"01-01-2023 02:00", 01-01-2023 03:00 ,1,2,3,4
+01-01-2023 03:00,,1,2,3,4
+,01-01-2023 05:00,1,2,3,4
+01-01-2023 05:00,01-01-2023 06:00:30,1,2,3,4,,
+"""
+
+
+def test_quoted_cells_missing_value_tokens_and_non_finite_numbers(spark, tmp_path):
+    """Spark's CSV parser takes quotes and spaces off; missing-value tokens (any case, quoted or
+    not) are null, a negative number is a number; 'Infinity' and a quoted '0,5' are not numbers."""
+    raw, out, quarantine = tmp_path / "raw", tmp_path / "parquet", tmp_path / "q"
+    raw.mkdir()
+    (raw / "Delhi__ITO.csv").write_text(QUOTED_EXPORT)
+    result = convert(spark, raw.as_uri(), out.as_uri(), quarantine.as_uri(), max_bad_share=0.5)
+    assert (result.good_rows, result.bad_rows, result.blank_lines) == (4, 2, 0)
+    bad = [json.loads(line) for f in (quarantine / "rows").glob("*.json") for line in f.read_text().splitlines()]
+    assert sorted((b["line_number"], b["reason"]) for b in bad) == [
+        (3, "non-numeric pm25: 'Infinity'; non-numeric ws: '0,5'"),
+        (6, "unparseable From Date: <missing>"),
+    ]
+    rows = spark.read.parquet(out.as_uri()).orderBy("from_ts").collect()
+    assert [(r.from_ts, r.to_ts, r.pm25, r.pm10, r.no2, r.ws, r.station, r.city) for r in rows] == [
+        (datetime(2023, 1, 1, 0), datetime(2023, 1, 1, 1), 12.5, None, None, -1.5, "ITO", "Delhi"),
+        (datetime(2023, 1, 1, 2), datetime(2023, 1, 1, 3), 1.0, 2.0, 3.0, 4.0, "ITO", "Delhi"),
+        (datetime(2023, 1, 1, 3), None, 1.0, 2.0, 3.0, 4.0, "ITO", "Delhi"),  # To Date may be empty
+        (datetime(2023, 1, 1, 5), datetime(2023, 1, 1, 6, 0, 30), 1.0, 2.0, 3.0, 4.0, "ITO", "Delhi"),  # padding
     ]
 
 
@@ -240,6 +284,17 @@ def test_duplicate_station_hours_are_left_out_and_listed(spark, tmp_path):
             ("Karve Road, Pune - MPCB", 2, 99.0, "karve_jan_b.csv"),
             ("Karve Road, Pune - MPCB", 3, 13.0, "karve_jan_b.csv"),
         ]
+    # Both stations' hours of January in one file, sorted by station and hour, and the row
+    # group's statistics bound its stations (what lets a per-station read skip row groups).
+    (january,) = out.rglob("*.parquet")
+    assert january.parent.name == "month=2023-01"
+    table = pq.read_table(january)
+    assert [(s, t.hour) for s, t in zip(table.column("station").to_pylist(), table.column("from_ts").to_pylist())] == [
+        ("ITO", 1), ("Karve Road, Pune - MPCB", 0), ("Karve Road, Pune - MPCB", 1), ("Karve Road, Pune - MPCB", 2),
+        ("Karve Road, Pune - MPCB", 3)]
+    meta = pq.ParquetFile(january).metadata
+    station_stats = meta.row_group(0).column(table.column_names.index("station")).statistics
+    assert (station_stats.min, station_stats.max) == ("ITO", "Karve Road, Pune - MPCB")
     listed = [json.loads(line) for f in sorted((quarantine / "duplicates").glob("*.json")) for line in f.read_text().splitlines()]
     assert [(Path(d["source_file"]).name, d["line_number"]) for d in listed] == [("karve_jan_a.csv", 5), ("karve_jan_a.csv", 6)]
     assert listed[1]["reason"].startswith("duplicate station-hour Karve Road, Pune - MPCB 2023-01-01 02:00: kept ")
