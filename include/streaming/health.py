@@ -81,16 +81,19 @@ def read_progress(status_uri: str | Path, aws_conn_id: str = "aws_default") -> l
     return _status_files(status_uri, aws_conn_id, lambda name: name.endswith(".json"))
 
 
+def _time_in(status_uri: str | Path, aws_conn_id: str, file_name: str, field: str) -> int | None:
+    found = _status_files(status_uri, aws_conn_id, lambda name: name == file_name)
+    return int(found[0][field]) if found else None
+
+
 def heartbeat_at_ms(status_uri: str | Path, aws_conn_id: str = "aws_default") -> int | None:
     """When the job last said it was running, or None (no heartbeat: a job of older code)."""
-    found = _status_files(status_uri, aws_conn_id, lambda name: name == HEARTBEAT_FILE)
-    return int(found[0]["alive_at_ms"]) if found else None
+    return _time_in(status_uri, aws_conn_id, HEARTBEAT_FILE, "alive_at_ms")
 
 
 def first_started_at_ms(status_uri: str | Path, aws_conn_id: str = "aws_default") -> int | None:
     """When the job first started with this status folder, or None (never started, or older code)."""
-    found = _status_files(status_uri, aws_conn_id, lambda name: name == STARTED_FILE)
-    return int(found[0]["started_at_ms"]) if found else None
+    return _time_in(status_uri, aws_conn_id, STARTED_FILE, "started_at_ms")
 
 
 def consumed_kafka_offsets(progress: dict) -> dict[tuple[str, int], int]:
