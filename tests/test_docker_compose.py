@@ -382,8 +382,9 @@ def test_connections_are_json_pointing_at_the_containers(services):
     conns = {k: json.loads(_interpolate(v)) for k, v in env.items() if k.startswith("AIRFLOW_CONN_")}
     aws = conns["AIRFLOW_CONN_AWS_DEFAULT"]
     assert aws["conn_type"] == "aws" and aws["extra"]["endpoint_url"] == "http://minio:9000"
-    spark = conns["AIRFLOW_CONN_SPARK_DEFAULT"]
-    assert spark["conn_type"] == "spark" and f"{spark['host']}:{spark['port']}" == "spark://spark-master:7077"
+    for name in ("AIRFLOW_CONN_SPARK_DEFAULT", "AIRFLOW_CONN_SPARK_STREAMING"):
+        spark = conns[name]
+        assert spark["conn_type"] == "spark" and f"{spark['host']}:{spark['port']}" == "spark://spark-master:7077"
     assert conns["AIRFLOW_CONN_KAFKA_DEFAULT"]["extra"]["bootstrap.servers"] == "kafka:9092"
     mysql = conns["AIRFLOW_CONN_MYSQL_RESULTS"]
     assert (mysql["conn_type"], mysql["host"], mysql["schema"]) == ("mysql", "mysql", "dataplatform")
@@ -415,6 +416,7 @@ def test_platform_settings_in_docker(services, monkeypatch):
     assert (cfg.aws_conn_id, cfg.spark_conn_id, cfg.kafka_conn_id, cfg.mysql_conn_id) == (
         "aws_default", "spark_default", "kafka_default", "mysql_results",
     )
+    assert cfg.spark_streaming_conn_id == "spark_streaming"
     assert cfg.spark_apps_uri == "file:///opt/airflow/build"
     # The native `kafka` format (spark-sql-kafka in both images) is the only one: no switch.
     assert "DP_KAFKA_SPARK_FORMAT" not in env

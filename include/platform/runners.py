@@ -127,7 +127,9 @@ def spark_job_tasks(
                           step_timeout_s or settings.emr_step_timeout_s)
     if settings.runner != "local":
         raise ValueError(f"DP_RUNNER must be 'local' or 'emr', not {settings.runner!r}")
-    tasks = [job.local_operator(settings, outlets=outlets.get(job.name, [])) for job in jobs]
+    # Long-running jobs go to their own connection (local[1] in the embedded stack), see Settings.
+    conn_id = settings.spark_streaming_conn_id if long_running else settings.spark_conn_id
+    tasks = [job.local_operator(settings, conn_id=conn_id, outlets=outlets.get(job.name, [])) for job in jobs]
     if chain_jobs:
         for upstream, downstream in zip(tasks, tasks[1:]):
             upstream >> downstream

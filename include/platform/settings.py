@@ -33,6 +33,9 @@ class Settings:
     spark_apps_local_dir: str
     aws_conn_id: str
     spark_conn_id: str
+    # The supervised long-running streaming jobs' connection (local[1] in the embedded stack: ten of them
+    # share two cores with the batch jobs, see include/platform/stack/environment.py).
+    spark_streaming_conn_id: str
     kafka_conn_id: str
     mysql_conn_id: str
     # Buckets the platform creates (in moto locally, in AWS for real).
@@ -135,6 +138,7 @@ def load() -> Settings:
         spark_apps_local_dir=local_apps,
         aws_conn_id=_env("DP_AWS_CONN_ID", "aws_default"),
         spark_conn_id=_env("DP_SPARK_CONN_ID", "spark_default"),
+        spark_streaming_conn_id=_env("DP_SPARK_STREAMING_CONN_ID", "spark_streaming"),
         kafka_conn_id=_env("DP_KAFKA_CONN_ID", "kafka_default"),
         mysql_conn_id=_env("DP_MYSQL_CONN_ID", "mysql_results"),
         lake_bucket=_env("DP_LAKE_BUCKET", "dataplatform-lake"),

@@ -91,14 +91,14 @@ class SparkJob:
             },
         }
 
-    def local_operator(self, settings: Settings, task_id: str | None = None, **kwargs):
-        """A SparkSubmitOperator running this job against ``settings.spark_conn_id``."""
+    def local_operator(self, settings: Settings, task_id: str | None = None, conn_id: str | None = None, **kwargs):
+        """A SparkSubmitOperator running this job against ``conn_id`` (default ``settings.spark_conn_id``)."""
         from include.platform.operators import PlatformSparkSubmitOperator
 
         apps = settings.spark_apps_uri.rstrip("/")
         return PlatformSparkSubmitOperator(
             task_id=task_id or self.name,
-            conn_id=settings.spark_conn_id,
+            conn_id=conn_id or settings.spark_conn_id,
             mysql_conn_id=settings.mysql_conn_id,
             application=f"{apps}/{self.entry}",
             py_files=f"{apps}/{BUNDLE_NAME}",

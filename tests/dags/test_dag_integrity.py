@@ -125,6 +125,22 @@ def test_spark_and_kafka_run_through_provider_operators(dagbag):
                     )
 
 
+
+def test_supervised_streaming_jobs_use_the_streaming_connection(dagbag):
+    """Long-running jobs (retried = resubmitted) go to `spark_streaming` (local[1] in the embedded
+    stack), every other Spark job to `spark_default`."""
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    seen = {"spark_streaming": [], "spark_default": []}
+    for dag in dagbag.dags.values():
+        continuous = dag.schedule == "@continuous"
+        for task in dag.tasks:
+            if isinstance(task, SparkSubmitOperator):
+                expected = "spark_streaming" if continuous else "spark_default"
+                assert task._conn_id == expected, f"{dag.dag_id}.{task.task_id} runs on {task._conn_id}"
+                seen[expected].append(task.task_id)
+    assert len(seen["spark_streaming"]) >= 5 and seen["spark_default"], seen
+
 PARSE_PROBE = r"""
 import json, socket, sys, time
 attempts = []

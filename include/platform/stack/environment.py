@@ -139,6 +139,13 @@ def stack_environment(cfg: StackConfig, results_db_url: str, metadata_url: str) 
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps(
             {"conn_type": "spark", "host": "local[2]", "extra": {"spark-binary": "spark-submit"}}
         ),
+        # The supervised streaming jobs run for weeks, many at once (metrics A and B, weather,
+        # turnstile, WebSocket ingest and stats, ...): one task thread each, so that together they
+        # leave the two cores to the batch jobs instead of each asking for both (the demo ran at
+        # load 25-35 with local[2] everywhere). Their micro-batches are small: one core is enough.
+        "AIRFLOW_CONN_SPARK_STREAMING": json.dumps(
+            {"conn_type": "spark", "host": "local[1]", "extra": {"spark-binary": "spark-submit"}}
+        ),
         "AIRFLOW_CONN_KAFKA_DEFAULT": json.dumps(
             {"conn_type": "kafka", "extra": {"bootstrap.servers": f"127.0.0.1:{cfg.kafka_port}"}}
         ),
