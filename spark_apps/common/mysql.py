@@ -96,6 +96,16 @@ class ResultsDb:
             unix_socket=self.unix_socket,
         )
 
+    def query(self, sql: str, params: Sequence = ()) -> tuple[tuple, ...]:
+        """The rows of one statement, on a connection of its own (for checks and small reads)."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
 
 def _ident(name: str) -> str:
     if not _IDENT.match(name):

@@ -21,16 +21,6 @@ AIRFLOW = str(Path(sys.executable).parent / "airflow")
 DAY = date(2024, 1, 15)
 
 
-def _query(db, sql, params=()):
-    conn = db.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 def test_access_log_dag_analyses_a_generated_day(airflow_env, tmp_path):
     cfg, env = airflow_env
     lake = Lake(env)
@@ -52,10 +42,10 @@ def test_access_log_dag_analyses_a_generated_day(airflow_env, tmp_path):
             total += sum(1 for _ in fh)
 
     db = ResultsDb.from_url(env["AIRFLOW_CONN_MYSQL_RESULTS"])
-    summary = _query(db, "SELECT * FROM access_log_daily_summary WHERE log_date = %s", (DAY,))
+    summary = db.query("SELECT * FROM access_log_daily_summary WHERE log_date = %s", (DAY,))
     assert len(summary) == 1
-    by_status = dict(_query(db, "SELECT status, responses FROM access_log_4xx_by_status WHERE log_date = %s", (DAY,)))
-    client_errors = _query(db, "SELECT client_error_responses FROM access_log_daily_summary WHERE log_date = %s", (DAY,))
+    by_status = dict(db.query("SELECT status, responses FROM access_log_4xx_by_status WHERE log_date = %s", (DAY,)))
+    client_errors = db.query("SELECT client_error_responses FROM access_log_daily_summary WHERE log_date = %s", (DAY,))
     assert sum(by_status.values()) == client_errors[0][0] > 0
 
     report = json.loads(lake.read(f"reports/access_logs/date={DAY}/summary.json"))

@@ -48,16 +48,6 @@ def _epoch_ms(naive_utc: datetime) -> int:
     return int((naive_utc - datetime(1970, 1, 1)).total_seconds() * 1000)
 
 
-def _query(db, sql, params=()):
-    conn = db.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 def _load_dag(path: Path):
     spec = importlib.util.spec_from_file_location(f"dag_{path.stem}_{os.getpid()}", path)
     module = importlib.util.module_from_spec(spec)
@@ -86,7 +76,7 @@ def test_replay_dag_rebuilds_the_history_with_a_new_aggregation_and_switches_the
                               (tmp_path / "ckpt_b").as_uri(), fresh_results_db, topic, dead, available_now=True)
     query.awaitTermination(600)
     assert query.exception() is None
-    live = {r[:3]: r[3:] for r in _query(fresh_results_db, "SELECT window_start, host, metric_name, `count`, `sum`, "
+    live = {r[:3]: r[3:] for r in fresh_results_db.query("SELECT window_start, host, metric_name, `count`, `sum`, "
                                                            "`min`, `max`, `avg` FROM metric_minute_aggregates")}
     assert len(live) == len(WINDOWS)
 
@@ -115,7 +105,7 @@ def test_replay_dag_rebuilds_the_history_with_a_new_aggregation_and_switches_the
     assert run.state == "success", states
 
     # The new table holds the whole history: every window, the same totals, and p95.
-    replayed = {r[:3]: r[3:] for r in _query(db, "SELECT window_start, host, metric_name, `count`, `sum`, `min`, "
+    replayed = {r[:3]: r[3:] for r in db.query("SELECT window_start, host, metric_name, `count`, `sum`, `min`, "
                                                  "`max`, `avg`, p95 FROM metric_minute_aggregates_v2")}
     assert set(replayed) == set(live)
     for key, values in live.items():
@@ -125,10 +115,10 @@ def test_replay_dag_rebuilds_the_history_with_a_new_aggregation_and_switches_the
     counts = {(T0 + timedelta(minutes=m), h, n): len(v) for m, h, n, v in WINDOWS}
     assert {k: v[0] for k, v in replayed.items()} == counts  # the republished copy once, the bad record not
     # The view shows version 2 (with p95); version 1 is still there.
-    assert _query(db, "SELECT COUNT(*), SUM(`count`), MAX(p95) FROM metric_minute_aggregates_current")[0][:2] == (
+    assert db.query("SELECT COUNT(*), SUM(`count`), MAX(p95) FROM metric_minute_aggregates_current")[0][:2] == (
         len(WINDOWS), sum(counts.values()))
-    assert _query(db, "SELECT COUNT(*) FROM metric_minute_aggregates")[0][0] == len(WINDOWS)
-    report = _query(db, "SELECT version, source_topic, events, windows, first_window, last_window, end_offsets "
+    assert db.query("SELECT COUNT(*) FROM metric_minute_aggregates")[0][0] == len(WINDOWS)
+    report = db.query("SELECT version, source_topic, events, windows, first_window, last_window, end_offsets "
                         "FROM kappa_replays WHERE target_table = 'metric_minute_aggregates_v2'")[0]
     assert report[:6] == (2, topic, sum(counts.values()), len(WINDOWS), T0, T0 + timedelta(minutes=3))
     assert sum(json.loads(report[6]).values()) >= len(records) + 2

@@ -71,14 +71,9 @@ def _wait(condition, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _query(db, sql, params=()):
-    conn = db.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+THREAD_STATS_SQL = ("SELECT window_start, threadname, avg_process_time_ms, max_process_time_ms, min_process_time_ms, "
+                    "avg_memory_used_mb, max_memory_used_mb, min_memory_used_mb, total_memory_used_mb, `count` "
+                    "FROM websocket_thread_stats")
 
 
 def _avro_events(kafka_broker, topic: str, partitions: int) -> list[dict]:
@@ -110,7 +105,7 @@ def test_websocket_to_avro_to_thread_stats(spark, kafka_broker, fresh_results_db
             query = ingest.start_query(spark, url, kafka_broker.bootstrap, checkpoint, fresh_results_db,
                                        topics["events"], topics["dead"], trigger_seconds=1)
             try:
-                _wait(lambda: (_query(fresh_results_db, "SELECT COALESCE(SUM(events), 0) FROM websocket_ingest_batches")
+                _wait(lambda: (fresh_results_db.query("SELECT COALESCE(SUM(events), 0) FROM websocket_ingest_batches")
                                if _tables(fresh_results_db) else ((0,),))[0][0] >= events_at_least,
                       240, f"{events_at_least} events ingested")
             finally:
@@ -138,10 +133,10 @@ def test_websocket_to_avro_to_thread_stats(spark, kafka_broker, fresh_results_db
     # The seqs never seen: the pause between the two runs, the unreadable (truncated) messages.
     expected_missing = (seen[-1] - seen[0] + 1) - len(seen)
     assert expected_missing > 0  # the pause lost messages
-    runs = _query(fresh_results_db, "SELECT run_id, first_seq, last_seq, received, missing, repeated "
-                                    "FROM websocket_ingest_runs")
+    runs = fresh_results_db.query("SELECT run_id, first_seq, last_seq, received, missing, repeated "
+                                  "FROM websocket_ingest_runs")
     assert runs == ((events[0]["run_id"], seen[0], seen[-1], len(seen), expected_missing, 0),)
-    totals = _query(fresh_results_db, "SELECT SUM(events), SUM(dead_letters), SUM(missing) FROM websocket_ingest_batches")
+    totals = fresh_results_db.query("SELECT SUM(events), SUM(dead_letters), SUM(missing) FROM websocket_ingest_batches")
     assert tuple(int(v) for v in totals[0]) == (len(events), len(letters), expected_missing)
 
     # Thread statistics, computed here from the Avro records.
@@ -159,10 +154,7 @@ def test_websocket_to_avro_to_thread_stats(spark, kafka_broker, fresh_results_db
             assert query.exception() is None
 
     run_stats()
-    rows = {(r[0], r[1]): r[2:] for r in _query(
-        fresh_results_db, "SELECT window_start, threadname, avg_process_time_ms, max_process_time_ms, "
-        "min_process_time_ms, avg_memory_used_mb, max_memory_used_mb, min_memory_used_mb, total_memory_used_mb, "
-        "`count` FROM websocket_thread_stats")}
+    rows = {(r[0], r[1]): r[2:] for r in fresh_results_db.query(THREAD_STATS_SQL)}
     assert set(rows) == set(expected)
     for key, samples in expected.items():
         times = [s["process_time_ms"] for s in samples]
@@ -189,14 +181,11 @@ def test_websocket_to_avro_to_thread_stats(spark, kafka_broker, fresh_results_db
         producer.produce(topics["events"], key=message.key(), value=message.value(), headers=message.headers())
     assert producer.flush(15) == 0
     run_stats()
-    assert {(r[0], r[1]): r[2:] for r in _query(
-        fresh_results_db, "SELECT window_start, threadname, avg_process_time_ms, max_process_time_ms, "
-        "min_process_time_ms, avg_memory_used_mb, max_memory_used_mb, min_memory_used_mb, total_memory_used_mb, "
-        "`count` FROM websocket_thread_stats")} == rows
+    assert {(r[0], r[1]): r[2:] for r in fresh_results_db.query(THREAD_STATS_SQL)} == rows
 
 
 def _tables(db) -> bool:
-    return bool(_query(db, "SHOW TABLES LIKE 'websocket_ingest_batches'"))
+    return bool(db.query("SHOW TABLES LIKE 'websocket_ingest_batches'"))
 
 
 def test_event_time_of_the_samples_is_utc():
