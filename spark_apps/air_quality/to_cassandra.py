@@ -54,6 +54,9 @@ class ReadingsWritten:
     replacing: int  # of them: kept copies of station-hours several exports hold (written with their nulls)
     bad_rows: int  # quarantined lines, not written
     duplicate_rows: int  # superseded copies of a station-hour, not written
+    # good rows of daily files (Kaggle's station_day/city_day): not hourly readings, so not written
+    # (they are the conversion's daily dataset)
+    daily_rows: int = 0
 
 
 def _instant_ms(wall_clock: str) -> Column:
@@ -97,7 +100,8 @@ def write_readings(spark: SparkSession, raw_uri: str, config: cassandra.Cassandr
         rows = parse_raw(spark, raw_uri, plans).rows.drop("line").persist(StorageLevel.DISK_ONLY)
         duplicates = superseded_duplicates(rows).persist(StorageLevel.DISK_ONLY)
         try:
-            counts = count_statuses(rows).statuses
+            row_counts = count_statuses(rows)
+            counts = row_counts.statuses
             duplicate_rows = duplicates.count()
             good, bad = counts.get("good", 0) - duplicate_rows, counts.get("bad", 0)
             if good + bad and bad / (good + bad) > max_bad_share:
@@ -114,10 +118,11 @@ def write_readings(spark: SparkSession, raw_uri: str, config: cassandra.Cassandr
             rows.unpersist()
             duplicates.unpersist()
     result = ReadingsWritten(files=len(plans), written=written_single + written_replacing,
-                             replacing=written_replacing, bad_rows=bad, duplicate_rows=duplicate_rows)
-    log.info("upserted %d rows of %s into %s.%s on %s (%d replacing another export's copy; %d quarantined and "
-             "%d superseded rows not written)", result.written, raw_uri, keyspace, tables.READINGS_TABLE, config,
-             result.replacing, result.bad_rows, result.duplicate_rows)
+                             replacing=written_replacing, bad_rows=bad, duplicate_rows=duplicate_rows,
+                             daily_rows=row_counts.good_daily)
+    log.info("upserted %d rows of %s into %s.%s on %s (%d replacing another export's copy; %d quarantined, "
+             "%d superseded and %d daily-file rows not written)", result.written, raw_uri, keyspace,
+             tables.READINGS_TABLE, config, result.replacing, result.bad_rows, result.duplicate_rows, result.daily_rows)
     return result
 
 

@@ -166,6 +166,14 @@ def test_rows_land_a_later_export_replaces_its_station_hour_and_a_rerun_leaves_t
     write_readings(spark, raw, node.config, keyspace, max_bad_share=0.5)
     assert _readings(node, keyspace) == after_second
 
+    # A Kaggle daily file beside them: its row is counted as such and not written (no hourly reading).
+    (tmp_path / "raw" / "station_day.csv").write_text("StationId,Date,PM2.5,PM10,AQI,AQI_Bucket\n"
+                                                      "KA001,2023-01-02,40.5,80,61,Satisfactory\n")
+    third = write_readings(spark, raw, node.config, keyspace, max_bad_share=0.5)
+    assert (third.files, third.written, third.daily_rows) == (3, 5, 1)
+    assert _readings(node, keyspace) == after_second
+    (tmp_path / "raw" / "station_day.csv").unlink()
+
     # And they are the conversion's Parquet rows (times shifted from India's wall-clock to UTC).
     parquet = tmp_path / "parquet"
     convert(spark, raw, parquet.as_uri(), (tmp_path / "quarantine").as_uri(), max_bad_share=0.5)
