@@ -180,7 +180,7 @@ def register_tables(spark: SparkSession, lake_uri: str, tables: Iterable[LakeTab
     for table in tables if tables is not None else lake_tables():
         location = join(lake_uri, table.folder)
         qualified = table.qualified(database)
-        if spark.catalog.tableExists(table.name, database):
+        if spark.catalog.tableExists(f"{database}.{table.name}"):
             current = _location(spark, qualified)
             if not _same_location(current, location):
                 # Another lake's table: never answer this lake's queries with it.

@@ -45,7 +45,7 @@ class RunResult:
 def read_joined(spark: SparkSession, from_date: date | None = None, to_date: date | None = None) -> DataFrame:
     """``lake.energy_joined`` (registered by catalog.register_tables) within the date range."""
     name = f"{catalog.DATABASE}.{JOINED_TABLE}"
-    if not spark.catalog.tableExists(JOINED_TABLE, catalog.DATABASE):
+    if not spark.catalog.tableExists(f"{catalog.DATABASE}.{JOINED_TABLE}"):
         raise SystemExit(f"no table {name}: the streaming join has written nothing to the lake yet")
     return profiles.in_range(spark.table(name), from_date, to_date)
 

@@ -22,9 +22,9 @@ from datetime import date, datetime
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.evaluation import RegressionEvaluator
-from pyspark.ml.feature import OneHotEncoder, VectorAssembler
+from pyspark.ml.feature import OneHotEncoder, OneHotEncoderModel, VectorAssembler
 from pyspark.ml.regression import LinearRegression
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 LABEL = "kwh_per_hour"
@@ -59,14 +59,25 @@ METRICS_SCHEMA = T.StructType([
 METRICS_KEYS = ("run_date",)
 
 
-def build_pipeline() -> Pipeline:
-    # handleInvalid="keep": an hour the training split lacks (only on tiny inputs) is encoded
-    # as the reference level at prediction time instead of failing the test split.
-    hour = OneHotEncoder(inputCols=["hour_of_day"], outputCols=["hour_vec"], dropLast=True, handleInvalid="keep")
+def hour_encoder(spark: SparkSession) -> OneHotEncoderModel:
+    """One-hot of hour_of_day with a fixed domain 0..23 (hour 23 dropped: the reference level).
+
+    Fitted on the 24 hours themselves, not on the training split: an encoder fitted on the data
+    sizes its vector by the largest hour it saw, so a split without hour 23 would encode
+    differently (and an unseen hour would fail the test split). Keeping an "invalid" bucket
+    instead is worse: with ``dropLast`` that drops the bucket, keeps all 24 indicators beside the
+    intercept and makes the normal equations singular.
+    """
+    hours = spark.range(24).selectExpr("CAST(id AS INT) AS hour_of_day")
+    return OneHotEncoder(inputCols=["hour_of_day"], outputCols=["hour_vec"], dropLast=True).fit(hours)
+
+
+def build_pipeline(spark: SparkSession) -> Pipeline:
     features = VectorAssembler(inputCols=["temperature_c", "hour_vec"], outputCol="features")
     regression = LinearRegression(featuresCol="features", labelCol=LABEL, predictionCol="prediction",
                                   solver="normal", regParam=0.0, elasticNetParam=0.0, standardization=False)
-    return Pipeline(stages=[hour, features, regression])
+    # A fitted model as a stage: Pipeline.fit passes it through as is.
+    return Pipeline(stages=[hour_encoder(spark), features, regression])
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,7 @@ def fit_and_evaluate(prepared: DataFrame, seed: int = DEFAULT_SEED) -> Fit:
         train_rows = train.count()
         if train_rows < MIN_ROWS * SPLIT[0]:
             raise ValueError(f"{train_rows} training rows: too few to fit {FEATURES}")
-        model = build_pipeline().fit(train)
+        model = build_pipeline(prepared.sparkSession).fit(train)
     finally:
         train.unpersist()
     predictions = model.transform(test).cache()

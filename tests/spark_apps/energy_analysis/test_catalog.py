@@ -40,7 +40,7 @@ def test_tables_by_name_follow_the_lake(spark, tmp_path):
     # energy/unmatched and the daily dataset have no folder yet: left out, not created empty.
     assert registered == {"energy_joined": f"{lake_uri}/energy/joined",
                           "air_quality_hourly": f"{lake_uri}/curated/air_quality_hourly"}
-    assert not spark.catalog.tableExists("energy_unmatched", "lake")
+    assert not spark.catalog.tableExists("lake.energy_unmatched")
     assert _count(spark, "energy_joined") == 2 * 48
     assert [r[0] for r in spark.sql("SHOW PARTITIONS lake.energy_joined").collect()] == [
         "event_date=2026-11-02", "event_date=2026-11-03", "event_date=2026-11-04"]
@@ -60,7 +60,7 @@ def test_tables_by_name_follow_the_lake(spark, tmp_path):
     write_joined(spark, other, generated(start=date(2026, 11, 2), days=1, households=2))
     assert catalog.register_tables(spark, other) == {"energy_joined": f"{other}/energy/joined"}
     assert _count(spark, "energy_joined") == 48
-    assert not spark.catalog.tableExists("air_quality_hourly", "lake")
+    assert not spark.catalog.tableExists("lake.air_quality_hourly")
     assert (tmp_path / "lake" / "energy" / "joined" / "event_date=2026-11-05").is_dir()
 
 
