@@ -67,3 +67,15 @@ def test_too_few_rows_fail_rather_than_publish(spark):
     frame = profiles.prepare(joined_frame(spark, generated(days=1, households=2)))  # 48 readings
     with pytest.raises(ValueError, match="too few"):
         regression.fit_and_evaluate(frame)
+
+
+def test_the_hour_encoding_does_not_depend_on_the_hours_of_the_training_split(spark):
+    """Readings of hours 0-20 only: the model still has 23 hour indicators and predicts hour 23
+    (the reference level) instead of failing on an hour it never saw."""
+    rows = [r for r in generated(days=14, households=2, weekend=0.0) if (r[2].hour - 1) % 24 <= 20]
+    frame = profiles.prepare(joined_frame(spark, rows))
+    assert frame.agg(F.max("hour_of_day")).first()[0] == 20
+    fit = regression.fit_and_evaluate(frame)
+    assert fit.model.stages[0].categorySizes == [24]
+    probe = spark.createDataFrame([(10.0, 23, 0.0)], "temperature_c double, hour_of_day int, kwh_per_hour double")
+    assert fit.model.transform(probe).first().prediction == pytest.approx(fit.intercept + 10.0 * fit.temperature_coef)
