@@ -195,3 +195,39 @@ def register_tables(spark: SparkSession, lake_uri: str, tables: Iterable[LakeTab
         registered[table.name] = location
         log.info("table %s -> %s", qualified, location)
     return registered
+
+
+def main(argv: list[str] | None = None) -> list:
+    """Query the lake by name from a shell, in the catalog the analysis uses::
+
+        spark-submit spark_apps/common/catalog.py --lake "$DP_LAKE_URI" --catalog derby \\
+            --metastore-dir "$DP_HOME/metastore" \\
+            "SELECT event_date, count(*) FROM lake.energy_joined GROUP BY 1 ORDER BY 1"
+
+    Registers the tables first (new partitions included), prints the result. With the derby
+    catalog, not while the analysis DAG runs (one application per Derby folder).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Register the lake's tables and run one SQL query on them")
+    parser.add_argument("sql")
+    parser.add_argument("--lake", required=True)
+    parser.add_argument("--catalog", choices=CATALOGS, default="session")
+    parser.add_argument("--metastore-dir")
+    parser.add_argument("--limit", type=int, default=100)
+    args = parser.parse_args(argv)
+    from spark_apps.common.session import get_spark
+
+    spark = get_spark("lake_sql", session_conf(args.catalog, args.metastore_dir))
+    prepare_session(spark, args.catalog, args.metastore_dir)
+    register_tables(spark, args.lake)
+    result = spark.sql(args.sql)
+    rows = result.limit(args.limit).collect()
+    print("\t".join(result.columns))
+    for row in rows:
+        print("\t".join("" if v is None else str(v) for v in row))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -130,3 +130,13 @@ def test_hive_support_with_derby_keeps_the_tables_for_the_next_application(spark
     assert (second["catalog"], second["tables"], second["rows"]) == ("hive", ["energy_joined"], 2 * 24)
     assert (metastore / "metastore_db").is_dir() and (metastore / "derby.log").is_file()
     assert list(cwd.iterdir()) == []  # no derby.log, metastore_db or spark-warehouse left in the working folder
+
+    # The shell entry point: registers (a new day appears), then queries by name.
+    write_joined(spark, lake_uri, generated(start=date(2026, 11, 5), days=1, households=2))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-m", "spark_apps.common.catalog", "--lake", lake_uri, "--catalog", "derby",
+                          "--metastore-dir", str(metastore),
+                          "SELECT count(DISTINCT event_date) AS days FROM lake.energy_joined"],
+                         cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert run.stdout.strip().splitlines()[-2:] == ["days", "5"]
