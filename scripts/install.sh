@@ -53,7 +53,7 @@ fi
 # Spark provider pulls pyspark-client, which would write 4.2's Python files over pyspark 4.0's.
 SPARK40_PYSPARK=pyspark==4.0.2
 SPARK40_PACKAGES=(pytest pytest-timeout pandas numpy pyarrow protobuf grpcio-tools pymysql cryptography confluent-kafka
-                  cassandra-driver boto3 psutil pyyaml websockets fastavro)
+                  cassandra-driver boto3 psutil pyyaml websockets fastavro matplotlib)
 install_spark40() {
   [ -x .venv-spark40/bin/python ] || "$PYTHON" -m venv .venv-spark40
   grep -vE '^(pyspark|pyspark-client|py4j)==' requirements.lock > .venv-spark40/constraints.txt

@@ -31,8 +31,9 @@ JARS_MANIFEST = "MANIFEST"
 # The Python packages the jobs import on an EMR cluster (the bootstrap action installs them,
 # pinned from requirements.lock; pyspark is the cluster's own). cryptography: PyMySQL needs
 # it for MySQL 8's caching_sha2_password. websockets: the WebSocket ingest job's data source.
+# matplotlib: the energy analysis draws its charts on the driver (on the cluster in cluster mode).
 EMR_PYTHON_PACKAGES = ("pymysql", "cryptography", "boto3", "numpy", "pandas", "pyarrow", "protobuf",
-                       "cassandra-driver", "websockets")
+                       "cassandra-driver", "websockets", "matplotlib")
 EMR_PYTHON = "/usr/bin/python3.11"  # emr-spark-8.0.0's Python 3.11
 
 

@@ -1,0 +1,1 @@
+"""The NRT energy x weather pipeline's job definitions and Assets (issue 16)."""
