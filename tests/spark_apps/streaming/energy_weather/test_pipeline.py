@@ -164,3 +164,82 @@ def test_readings_join_the_weather_they_were_computed_from_exactly_once(spark, k
     # Again from the checkpoints: nothing new in the lake, no dead letter twice.
     run.run_until(len(expected_joined), len(expected_unmatched), report.produce.invalid)
     assert run.count(layout.JOINED_DIR) == len(expected_joined)
+
+
+def test_the_job_as_the_supervisor_submits_it_reports_progress_and_stops_on_the_marker(kafka_broker, tmp_path):
+    """spark-submit of the bundle with the SparkJob of include/streaming/energy_jobs.py: rows reach
+    the lake, the health check reads the three queries' progress (with their observed counts), and
+    the STOP marker ends the job with 0."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from include.platform.spark_jobs import build_bundle
+    from include.platform.stack import StackConfig
+    from include.platform.stack.environment import write_spark_conf
+    from include.streaming import energy_jobs, health
+
+    run = Run(None, kafka_broker, tmp_path)
+    apps = tmp_path / "build"
+    build_bundle(apps)
+    status = tmp_path / "status"
+    job = energy_jobs.energy_weather_job(
+        kafka_broker.bootstrap, run.lake, f"file://{tmp_path}/checkpoints", status.as_uri(), "0.5", REGIONS,
+        extra_args=["--readings-topic", run.readings, "--weather-topic", run.weather, "--dead-letter-topic", run.dead])
+    assert job.args[job.args.index("--region-cities") + 1] == "dublin-east=5344157,dublin-west=5344157,nowhere=999"
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable,
+           "SPARK_CONF_DIR": str(write_spark_conf(StackConfig(home=tmp_path / "home")))}
+    log_path = tmp_path / "energy.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "spark-submit"), "--master", "local[2]",
+                                 *job.submit_args(apps.as_uri())], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    try:
+        def alive():
+            assert proc.poll() is None, f"the job exited with {proc.returncode}: {log_path.read_text()[-3000:]}"
+
+        kafka_broker.produce(run.weather, [(b"5344157", json.dumps(response(DUBLIN, dt, temp, 70, 2.0)).encode(), 0)
+                                           for dt, temp in WEATHER])
+        readings = [{"household_id": "h1", "region": "dublin-east", "reading_time": energy.iso(H0), "interval_minutes": 15,
+                     "kwh": 0.3},
+                    {"household_id": "h2", "region": "nowhere", "reading_time": energy.iso(H0), "interval_minutes": 15,
+                     "kwh": 0.2}]
+        kafka_broker.produce(run.readings, [(r["household_id"].encode(), json.dumps(r).encode(), 0) for r in readings]
+                             + [(b"bad", b"{nope", 1)])
+        # Stream time moves on: the next batches bring a reading and an observation a day later.
+        kafka_broker.produce(run.weather, [(b"5344157", json.dumps(response(DUBLIN, FLUSH_AT, 1.0, 70, 2.0)).encode(), 0)])
+        kafka_broker.produce(run.readings, [(b"h1", json.dumps({**readings[0], "reading_time": energy.iso(FLUSH_AT)})
+                                             .encode(), 0)])
+
+        def written() -> bool:
+            files = {folder: list((tmp_path / "lake" / folder).rglob("*.parquet"))
+                     for folder in (layout.JOINED_DIR, layout.UNMATCHED_DIR)}
+            if all(files.values()):
+                return True
+            # With no-data batches off (the supervisor's setting) eviction waits for a batch with data.
+            kafka_broker.produce(run.readings, [(b"tick", json.dumps({**readings[0], "household_id": "tick",
+                                                                      "reading_time": energy.iso(FLUSH_AT)}).encode(), 1)])
+            return False
+
+        wait_for(written, 300, "joined and unmatched files", interval_s=3, tick=alive)
+
+        def healthy() -> bool:
+            try:
+                report = health.check(status / "energy_weather", kafka_broker.bootstrap,
+                                      energy_jobs.QUERIES["energy_weather"], max_staleness_s=600, max_lag_records=10)
+            except health.StreamingUnhealthy:
+                return False
+            return sorted(r.name for r in report) == ["energy_dead_letters", "energy_joined", "energy_unmatched"]
+
+        wait_for(healthy, 120, "the three queries reported", tick=alive)
+        progress = json.loads((status / "energy_weather" / "energy_joined.json").read_text())
+        assert "energy_joined" in progress["observed_metrics"] and progress["state_operators"]
+        (status / "energy_weather" / "STOP").touch()
+        assert proc.wait(timeout=180) == 0, log_path.read_text()[-3000:]
+        assert (status / "energy_weather" / "STOPPED").is_file()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=30)
+    assert [d["reason"] for d in run.dead_letters()] == ["invalid_json"]
