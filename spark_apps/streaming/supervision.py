@@ -60,6 +60,14 @@ def write_progress(spark: "SparkSession", status_uri: str, query: "StreamingQuer
              "latest_offset": s.get("latestOffset")}
             for s in progress.get("sources", [])
         ],
+        # Counts a query publishes with DataFrame.observe (e.g. its dead letters), and what its
+        # stateful operators hold and dropped as later than the watermark.
+        "observed_metrics": progress.get("observedMetrics") or {},
+        "state_operators": [
+            {"name": o.get("operatorName"), "rows": o.get("numRowsTotal"),
+             "dropped_by_watermark": o.get("numRowsDroppedByWatermark")}
+            for o in progress.get("stateOperators", [])
+        ],
     }
     lake.write_text(spark, progress_uri(status_uri, query.name), json.dumps(record, default=str))
 

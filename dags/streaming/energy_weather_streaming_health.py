@@ -1,0 +1,44 @@
+"""Health of the energy x weather streaming job, every 5 minutes.
+
+`check_energy_weather_streaming_health` reads the last progress of the job's three queries
+(`energy_joined`, `energy_unmatched`, `energy_dead_letters`; published to
+`streaming/_status/energy_weather/` in the lake, with each batch's observed counts and the join
+state's size) and the broker's end offsets of `energy-readings` and `weather-raw`
+(include/streaming/health.py), logs one line per query, and **fails** when a query has not
+completed a batch for `DP_ENERGY_MAX_STALENESS_S` (default 1800 s: with 15-minute readings a quiet
+spell is normal, and a query without new records runs no batch) or lags more than
+`DP_ENERGY_MAX_LAG` records (default 10 000).
+"""
+from __future__ import annotations
+
+import os
+
+from airflow.sdk import DAG, task
+
+from include.platform import settings as platform_settings
+from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
+from include.streaming.energy_jobs import QUERIES
+from include.streaming.metrics_jobs import STATUS, bootstrap_servers
+
+cfg = platform_settings.load()
+MAX_STALENESS_S = float(os.environ.get("DP_ENERGY_MAX_STALENESS_S", "1800"))
+MAX_LAG = int(os.environ.get("DP_ENERGY_MAX_LAG", "10000"))
+
+with DAG(
+    dag_id="energy_weather_streaming_health",
+    doc_md=__doc__,
+    schedule="*/5 * * * *",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["streaming", "health", "energy"],
+) as dag:
+
+    @task
+    def check_energy_weather_streaming_health() -> list[str]:
+        from include.streaming import health
+
+        return health.check_jobs(STATUS, bootstrap_servers(cfg), QUERIES, MAX_STALENESS_S, MAX_LAG, cfg.aws_conn_id)
+
+    check_energy_weather_streaming_health()
