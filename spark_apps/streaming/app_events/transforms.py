@@ -163,7 +163,9 @@ def dead_letters(checked_df: DataFrame) -> DataFrame:
         F.col("reason").alias("reason"), F.col("topic").alias("source_topic"),
         F.col("partition").alias("source_partition"), F.col("offset").alias("source_offset"),
         F.when(F.col("raw").isNotNull() & F.is_valid_utf8(text), text).alias("raw_value_text"),
-        F.base64(F.col("raw")).alias("raw_value_base64"),
+        # Spark's base64 breaks its output into MIME lines of 76 characters (CRLF) by default
+        # (spark.sql.chunkBase64String.enabled): one unbroken string is what JSON readers expect.
+        F.regexp_replace(F.base64(F.col("raw")), "\r\n", "").alias("raw_value_base64"),
     )
     return checked_df.where(F.col("reason").isNotNull()).select(
         F.concat_ws(":", F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string"))

@@ -84,7 +84,8 @@ def test_valid_edges_and_extra_fields_pass(spark):
 
 def test_clean_rows_carry_typed_fields_event_date_and_source(spark):
     late_evening = T0_MS + 14 * 3_600_000 - 1  # 2026-01-05 23:59:59.999 UTC
-    frame = kafka_frame(spark, [GOOD, b"oops", _with(event_id="x2", event_time_ms=late_evening)], partition=2)
+    frame = kafka_frame(spark, [GOOD, b"oops", _with(event_id="x2", event_time_ms=late_evening)], partition=2,
+                        ingest_ms=T0_MS + 86_400_000)  # the next day: neither is in the future
     rows = sorted(transforms.clean_events(transforms.checked(frame)).collect(), key=lambda r: r.source_offset)
     assert list(rows[0].asDict()) == transforms.CLEAN_COLUMNS
     first, second = rows
