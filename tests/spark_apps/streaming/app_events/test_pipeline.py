@@ -75,10 +75,16 @@ class AppEventsPipeline:
     # --- what is there ----------------------------------------------------------------------
 
     def _mysql(self, sql: str) -> list[dict]:
+        """The rows of a query; none while the job has not created its tables yet (a job just submitted)."""
         conn = self.db.connect()
         try:
             with conn.cursor() as cur:
-                cur.execute(sql)
+                try:
+                    cur.execute(sql)
+                except Exception as error:
+                    if "doesn't exist" in str(error):
+                        return []
+                    raise
                 names = [d[0] for d in cur.description]
                 return [dict(zip(names, row)) for row in cur.fetchall()]
         finally:
