@@ -77,6 +77,11 @@ class Settings:
     weather_poll_interval_s: float = 600.0
     weather_replay_rate: float = 0.2
     weather_replay_timestamps: str = "now"
+    # The app-events pipeline: the producer's events a second, distinct users and share of
+    # deliberately broken records (0: none; a small share shows the dead-letter path in the demo).
+    app_events_rate: float = 5.0
+    app_events_users: int = 10_000
+    app_events_invalid_share: float = 0.0
     # The WebSocket pipeline: where its service listens (include/platform/stack/websocket.py).
     websocket_url: str = "ws://127.0.0.1:8765"
     # EMR, further settings (README, "AWS")
@@ -177,6 +182,9 @@ def load() -> Settings:
         weather_poll_interval_s=float(_env("DP_WEATHER_POLL_INTERVAL_S", "600")),
         weather_replay_rate=float(_env("DP_WEATHER_REPLAY_RATE", "0.2")),
         weather_replay_timestamps=_env("DP_WEATHER_REPLAY_TIMESTAMPS", "now"),
+        app_events_rate=float(_env("DP_APP_EVENTS_RATE", "5")),
+        app_events_users=int(_env("DP_APP_EVENTS_USERS", "10000")),
+        app_events_invalid_share=float(_env("DP_APP_EVENTS_INVALID_SHARE", "0")),
         websocket_url=_env("DP_WEBSOCKET_URL", f"ws://127.0.0.1:{_env('DP_WEBSOCKET_PORT', '8765')}"),
     )
 

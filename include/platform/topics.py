@@ -49,6 +49,10 @@ TOPICS: tuple[Topic, ...] = (
           "(the energy x weather join's input, with weather-raw)"),
     Topic("energy-dead-letter", 1, 30 * DAY_MS, "readings the energy x weather job could not use, with reason and "
           "source offset"),
+    Topic("app-events", 3, 7 * DAY_MS, "short-video engagement events as JSON, keyed by user id (the app-events "
+          "job's input; spark_apps/streaming/app_events/schema.py)"),
+    Topic("app-events-dead-letter", 1, 30 * DAY_MS, "events the app-events job could not use, with reason and "
+          "source offset"),
     # A WebSocket cannot replay (README "WebSocket pipeline"): this topic is where its messages
     # become replayable, so it keeps them as long as the other source topics.
     Topic("websocket-events", 3, 7 * DAY_MS, "WebSocket thread samples as Avro (websocket_event.avsc), keyed by "
