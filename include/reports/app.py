@@ -68,13 +68,21 @@ def energy_run(lake_uri: str, aws_conn_id: str) -> cards.EnergyRun | None:
     return cards.latest_energy_run(charts_by_date, _with_results_db(results_db.energy_regression_runs))
 
 
+def expected_queries() -> dict[str, list[str]]:
+    """Every supervised job's status folder -> its query names (a job without progress yet shows too)."""
+    from include.streaming import app_events_jobs, energy_jobs, metrics_jobs, turnstile_jobs, weather_jobs, websocket_jobs
+
+    return {**metrics_jobs.QUERIES, **weather_jobs.QUERIES, **turnstile_jobs.QUERIES, **websocket_jobs.QUERIES,
+            **app_events_jobs.QUERIES, **energy_jobs.QUERIES}
+
+
 def streaming_statuses(aws_conn_id: str) -> tuple[list[cards.QueryStatus], str | None]:
     """Every streaming query's status from the progress files under ``streaming/_status/<job>/``,
     lag from the broker's end offsets (the second value says why lag is unknown, if it is)."""
     from include.platform import settings
-    from include.streaming import health, metrics_jobs, turnstile_jobs, weather_jobs, websocket_jobs
+    from include.streaming import health, metrics_jobs
 
-    expected = {**metrics_jobs.QUERIES, **weather_jobs.QUERIES, **turnstile_jobs.QUERIES, **websocket_jobs.QUERIES}
+    expected = expected_queries()
     job_folders, _ = lake.list_folder(metrics_jobs.STATUS, aws_conn_id)
     progress_by_job = {job: health.read_progress(f"{metrics_jobs.STATUS}/{job}", aws_conn_id)
                        for job in sorted(set(expected) | set(job_folders))}

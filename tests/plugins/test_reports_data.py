@@ -236,3 +236,17 @@ def test_lake_on_s3_through_the_aws_connection(moto_server, monkeypatch):
     assert lake.list_folder("s3://reports-lake/lake/nowhere") == ([], [])
     with pytest.raises(FileNotFoundError):
         lake.read_bytes("s3://reports-lake/lake/reports/2026-12-02/missing.png")
+
+
+def test_the_streaming_card_expects_every_supervised_job():
+    import importlib
+    from pathlib import Path
+
+    from include.reports.app import expected_queries
+
+    root = Path(__file__).resolve().parents[2]
+    declared = {}
+    for path in sorted((root / "include" / "streaming").glob("*_jobs.py")):
+        declared.update(getattr(importlib.import_module(f"include.streaming.{path.stem}"), "QUERIES", {}))
+    assert {"app_events", "energy_weather", "weather"} <= set(declared)
+    assert expected_queries() == declared
