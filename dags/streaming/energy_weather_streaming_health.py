@@ -8,13 +8,19 @@ state's size) and the broker's end offsets of `energy-readings` and `weather-raw
 completed a batch for `DP_ENERGY_MAX_STALENESS_S` (default 1800 s: with 15-minute readings a quiet
 spell is normal, and a query without new records runs no batch) or lags more than
 `DP_ENERGY_MAX_LAG` records (default 10 000).
+
+`announce_new_joins` emits the `energy_joined` Asset event when the join query has committed a
+batch (new joined Parquet files in the lake) since the last event, and is skipped otherwise:
+`energy_analysis` runs on that event as well as daily.
 """
 from __future__ import annotations
 
 import os
 
+from airflow.exceptions import AirflowSkipException
 from airflow.sdk import DAG, task
 
+from include.energy.jobs import energy_joined
 from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
 from include.streaming.energy_jobs import QUERIES
@@ -41,4 +47,16 @@ with DAG(
 
         return health.check_jobs(STATUS, bootstrap_servers(cfg), QUERIES, MAX_STALENESS_S, MAX_LAG, cfg.aws_conn_id)
 
+    @task(outlets=[energy_joined])
+    def announce_new_joins(ti=None) -> int:
+        from include.streaming import health
+
+        last = ti.xcom_pull(task_ids="announce_new_joins", include_prior_dates=True)
+        batch_id = health.new_batch(f"{STATUS}/energy_weather", "energy_joined", last, cfg.aws_conn_id)
+        if batch_id is None:
+            raise AirflowSkipException(f"no join batch since batch {last}: the joined files are unchanged")
+        return batch_id
+
+    # Independent: new joined files are worth an analysis run even when the job lags.
     check_energy_weather_streaming_health()
+    announce_new_joins()
