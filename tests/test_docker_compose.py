@@ -542,19 +542,14 @@ def _spark_defaults() -> dict[str, str]:
     return dict(line.split(None, 1) for line in lines if line.strip() and not line.startswith("#"))
 
 
-def test_applications_are_capped_and_the_worker_holds_the_platforms_jobs(services):
-    """Without spark.cores.max the first application takes every core: streaming jobs A and B
-    (which never end) could not run together, nor a batch job beside them."""
+def test_applications_are_capped(services):
+    """Without spark.cores.max the first application takes every core: the streaming jobs (which
+    never end) could not run together, nor a batch job beside them. The worker's size against
+    the DAGs' streaming jobs: tests/dags/test_dag_integrity.py."""
     conf = _spark_defaults()
-    cores_per_app = int(conf["spark.cores.max"])
-    memory_per_app_g = int(conf["spark.executor.memory"].rstrip("g"))
+    assert int(conf["spark.cores.max"]) == int(conf["spark.executor.cores"]) == 1
     command = [_interpolate(str(part)) for part in services["spark-worker"]["command"]]
-    worker_cores = int(command[command.index("--cores") + 1])
-    worker_memory_g = int(command[command.index("--memory") + 1].rstrip("g"))
-    # streaming jobs A and B, the weather job, one batch job at a time
-    applications = 4
-    assert worker_cores >= applications * cores_per_app
-    assert worker_memory_g >= applications * memory_per_app_g
+    assert "--cores" in command and "--memory" in command
 
 
 def test_scheduler_waits_for_the_api_server(services):

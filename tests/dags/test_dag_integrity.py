@@ -141,6 +141,38 @@ def test_supervised_streaming_jobs_use_the_streaming_connection(dagbag):
                 seen[expected].append(task.task_id)
     assert len(seen["spark_streaming"]) >= 5 and seen["spark_default"], seen
 
+def test_slots_hold_every_long_running_task(dagbag, tmp_path):
+    """Every task of a continuous DAG (a supervised Spark job or its producer) holds an Airflow
+    slot for as long as it runs, and every supervised Spark job one application's cores of the
+    docker-compose Spark worker: both must leave room for the batch DAGs and the health checks
+    (16 Airflow slots left them queued in the demo once the sixth continuous DAG came)."""
+    import yaml
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    from include.platform.stack.environment import stack_environment
+    from include.platform.stack.service import StackConfig
+
+    long_running = [t for d in dagbag.dags.values() if d.schedule == "@continuous" for t in d.tasks]
+    streaming_apps = [t for t in long_running if isinstance(t, SparkSubmitOperator)]
+    batch_room = 8  # slots for batch tasks and health checks beside them
+    embedded = stack_environment(StackConfig(home=tmp_path), "mysql://u:p@h/db", "postgresql://u:p@h/db")
+    compose = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+    for where, parallelism in (("embedded stack", embedded["AIRFLOW__CORE__PARALLELISM"]),
+                               ("docker-compose", compose["x-airflow-env"]["AIRFLOW__CORE__PARALLELISM"])):
+        assert int(parallelism) >= len(long_running) + batch_room, (where, parallelism, len(long_running))
+
+    conf = dict(line.split(None, 1) for line in (ROOT / "docker/spark/spark-defaults.conf").read_text().splitlines()
+                if line.strip() and not line.startswith("#"))
+    command = compose["services"]["spark-worker"]["command"]
+
+    def worker(flag: str) -> str:  # the compose default of "${VAR:-default}"
+        return command[command.index(flag) + 1].split(":-")[-1].rstrip("}")
+
+    applications = len(streaming_apps) + 1  # one batch job beside the streaming jobs
+    assert int(worker("--cores")) >= applications * int(conf["spark.cores.max"]), [t.task_id for t in streaming_apps]
+    assert int(worker("--memory").rstrip("g")) >= applications * int(conf["spark.executor.memory"].rstrip("g"))
+
+
 PARSE_PROBE = r"""
 import json, socket, sys, time
 attempts = []

@@ -112,9 +112,10 @@ def stack_environment(cfg: StackConfig, results_db_url: str, metadata_url: str) 
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        # Slots for task instances: the supervised streaming jobs (metrics A and B, weather) and
-        # their producers hold one each for as long as they run, so 4 left the batch DAGs queued.
-        "AIRFLOW__CORE__PARALLELISM": "16",
+        # Slots for task instances: the six continuous DAGs' supervised streaming jobs and their
+        # producers hold one each for as long as they run (13 today), so 16 left the batch DAGs
+        # and the health checks queued in the demo. A waiting slot costs a process, not a core.
+        "AIRFLOW__CORE__PARALLELISM": "32",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         # A task parses its DAG file before it runs; with the whole stack on two cores (the
         # broker, Cassandra, the long-running Spark jobs) that parse took over Airflow's 30 s
