@@ -1,7 +1,8 @@
 """Energy x weather analysis, daily and on demand: charts and a linear regression of the joined
 readings (`spark_apps/energy_analysis/job.py`, a local spark-submit or an EMR step).
 
-The run of day D analyses the 28 complete days before D (`DP_ENERGY_ANALYSIS_DAYS`) of
+The scheduled run of day D analyses the 28 complete days before D (`DP_ENERGY_ANALYSIS_DAYS`), a
+run on an `energy_joined` event or a manual one the 28 days up to its own day (today so far too) of
 `lake.energy_joined`, the stream-stream join's output (`energy/joined/`), read by name: the job
 registers the lake's datasets as external tables first (`spark_apps/common/catalog.py`; a Derby
 metastore in the stack's home, the Glue Data Catalog on EMR). It writes:

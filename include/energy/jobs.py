@@ -24,16 +24,20 @@ cfg = platform_settings.load()
 # (energy_weather_streaming_health.announce_new_joins) announces each new batch of the join.
 energy_joined = Asset(name="energy_joined", uri=platform_settings.asset_uri(join(cfg.lake_uri, JOINED_DIR)))
 
-# The run of day D (@daily: midnight of D) analyses the ANALYSIS_DAYS complete days before D: four of
-# each weekday for the weekly profile. The run's date is D: its charts and its metrics row.
+# A scheduled run of day D (@daily: midnight of D) analyses the ANALYSIS_DAYS complete days before
+# D: four of each weekday for the weekly profile. A run on an `energy_joined` event or a manual one
+# analyses the ANALYSIS_DAYS days up to and including its own day, today's readings so far too:
+# that is what "on demand" asks for, and a fresh demo has no complete day yet. The run's date is
+# D: its charts and its metrics row.
 ANALYSIS_DAYS = int(os.environ.get("DP_ENERGY_ANALYSIS_DAYS", "28"))
 # Not ``ds``: Airflow 3 gives runs triggered by an Asset event (and manual runs without one) no
 # logical date, hence no ``ds``; every run has a ``run_after`` (a scheduled run's equals its
 # logical date, midnight UTC).
 _DAY = "((dag_run.logical_date or dag_run.run_after) | ds)"
+_SCHEDULED = "dag_run.run_type == 'scheduled'"
 RUN_DATE = "{{ %s }}" % _DAY
-FROM_DATE = "{{ macros.ds_add(%s, -%d) }}" % (_DAY, ANALYSIS_DAYS)
-TO_DATE = "{{ macros.ds_add(%s, -1) }}" % _DAY
+FROM_DATE = "{{ macros.ds_add(%s, -%d if %s else -%d) }}" % (_DAY, ANALYSIS_DAYS, _SCHEDULED, ANALYSIS_DAYS - 1)
+TO_DATE = "{{ macros.ds_add(%s, -1 if %s else 0) }}" % (_DAY, _SCHEDULED)
 
 # Where the lake's tables are registered (spark_apps/common/catalog.py): the Glue Data Catalog on
 # EMR, else a Derby metastore in the stack's home (one application at a time: max_active_runs=1).

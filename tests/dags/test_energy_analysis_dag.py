@@ -21,25 +21,37 @@ def dag():
     return bag.dags["energy_analysis"]
 
 
-def _args(task, logical_date, run_after):
+def _args(task, logical_date, run_after, run_type):
     from airflow.sdk.execution_time import macros
+    from airflow.utils.types import DagRunType
 
-    context = {"dag_run": SimpleNamespace(logical_date=logical_date, run_after=run_after), "macros": macros}
+    context = {"dag_run": SimpleNamespace(logical_date=logical_date, run_after=run_after, run_type=DagRunType(run_type)),
+               "macros": macros}
     rendered = task.render_template(list(task.application_args), context)
     return dict(zip(rendered[::2], rendered[1::2]))
 
 
-@pytest.mark.parametrize("logical_date", [datetime(2026, 12, 2, tzinfo=timezone.utc), None],
-                         ids=["scheduled", "asset-or-manual"])
-def test_arguments_render_to_the_reports_contract(dag, logical_date):
+# A scheduled run: the 28 complete days before its day; an Asset-triggered or manual one (no
+# logical date in Airflow 3, or one given in the trigger form): the 28 days up to its own day.
+RUNS = {
+    "scheduled": (datetime(2026, 12, 2, tzinfo=timezone.utc), "scheduled", ("2026-11-04", "2026-12-01")),
+    "asset": (None, "asset_triggered", ("2026-11-05", "2026-12-02")),
+    "manual": (None, "manual", ("2026-11-05", "2026-12-02")),
+    "manual-with-date": (datetime(2026, 12, 2, tzinfo=timezone.utc), "manual", ("2026-11-05", "2026-12-02")),
+}
+
+
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_arguments_render_to_the_reports_contract(dag, run):
     from include.energy.jobs import cfg
     from include.reports.energy import REGRESSION_RUNS_TABLE, charts_uri
 
+    logical_date, run_type, date_range = RUNS[run]
     task = dag.get_task("energy_analysis")
     assert task.application.endswith("/spark_apps/energy_analysis/job.py")
-    args = _args(task, logical_date, datetime(2026, 12, 2, 0, 0, 5, tzinfo=timezone.utc))
+    args = _args(task, logical_date, datetime(2026, 12, 2, 0, 0, 5, tzinfo=timezone.utc), run_type)
     assert args["--run-date"] == "2026-12-02"
-    assert (args["--from-date"], args["--to-date"]) == ("2026-11-04", "2026-12-01")  # the 28 days before
+    assert (args["--from-date"], args["--to-date"]) == date_range
     assert args["--charts-uri"] == charts_uri(cfg.lake_uri, date(2026, 12, 2))
     assert args["--model-uri"] == f"{cfg.lake_uri.rstrip('/')}/models/energy_regression/2026-12-02"
     assert args["--metrics-table"] == REGRESSION_RUNS_TABLE
