@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 
-from airflow.exceptions import AirflowSkipException
 from airflow.sdk import DAG, task
 
 from include.energy.jobs import energy_joined
@@ -52,10 +51,7 @@ with DAG(
         from include.streaming import health
 
         last = ti.xcom_pull(task_ids="announce_new_joins", include_prior_dates=True)
-        batch_id = health.new_batch(f"{STATUS}/energy_weather", "energy_joined", last, cfg.aws_conn_id)
-        if batch_id is None:
-            raise AirflowSkipException(f"no join batch since batch {last}: the joined files are unchanged")
-        return batch_id
+        return health.announce_new_batch(f"{STATUS}/energy_weather", "energy_joined", last, "the joined files", cfg.aws_conn_id)
 
     # Independent: new joined files are worth an analysis run even when the job lags.
     check_energy_weather_streaming_health()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 
-from airflow.exceptions import AirflowSkipException
 from airflow.sdk import DAG, task
 
 from include.platform import settings as platform_settings
@@ -51,10 +50,7 @@ with DAG(
         from include.streaming import health
 
         last = ti.xcom_pull(task_ids="announce_new_windows", include_prior_dates=True)
-        batch_id = health.new_batch(f"{STATUS}/turnstile", "turnstile_ridership", last, cfg.aws_conn_id)
-        if batch_id is None:
-            raise AirflowSkipException(f"no ridership batch since batch {last}: the window files are unchanged")
-        return batch_id
+        return health.announce_new_batch(f"{STATUS}/turnstile", "turnstile_ridership", last, "the window files", cfg.aws_conn_id)
 
     # Independent: new window files are worth a warehouse run even when the job lags.
     check_turnstile_streaming_health()

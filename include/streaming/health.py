@@ -185,6 +185,19 @@ def new_batch(status_uri: str | Path, query: str, last_announced: int | None,
     return None if batch_id is None or batch_id == last_announced else int(batch_id)
 
 
+def announce_new_batch(status_uri: str | Path, query: str, last_announced: int | None, what: str,
+                       aws_conn_id: str = "aws_default") -> int:
+    """What an announcing task of a health DAG runs (its outlet Asset gets an event when it
+    succeeds): the id of ``query``'s batch committed since ``last_announced``, or a skip (no
+    event) when there is none; ``what`` names the files the query writes, for the skip's reason."""
+    from airflow.exceptions import AirflowSkipException
+
+    batch_id = new_batch(status_uri, query, last_announced, aws_conn_id)
+    if batch_id is None:
+        raise AirflowSkipException(f"no {query} batch since batch {last_announced}: {what} are unchanged")
+    return batch_id
+
+
 def check_jobs(status_root: str, bootstrap: str, queries_by_job: dict[str, list[str]], max_staleness_s: float,
                max_lag_records: int, aws_conn_id: str = "aws_default") -> list[str]:
     """What a health DAG's task runs: :func:`check` for each job's queries (status under
