@@ -129,7 +129,10 @@ def spark_job_tasks(
         raise ValueError(f"DP_RUNNER must be 'local' or 'emr', not {settings.runner!r}")
     # Long-running jobs go to their own connection (local[1] in the embedded stack), see Settings.
     conn_id = settings.spark_streaming_conn_id if long_running else settings.spark_conn_id
-    tasks = [job.local_operator(settings, conn_id=conn_id, outlets=outlets.get(job.name, [])) for job in jobs]
+    sizing = ({"driver_memory": settings.spark_streaming_driver_memory}
+              if long_running and settings.spark_streaming_driver_memory else {})
+    tasks = [job.local_operator(settings, conn_id=conn_id, outlets=outlets.get(job.name, []), **sizing)
+             for job in jobs]
     if chain_jobs:
         for upstream, downstream in zip(tasks, tasks[1:]):
             upstream >> downstream

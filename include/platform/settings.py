@@ -36,6 +36,10 @@ class Settings:
     # The supervised long-running streaming jobs' connection (local[1] in the embedded stack: ten of them
     # share two cores with the batch jobs, see include/platform/stack/environment.py).
     spark_streaming_conn_id: str
+    # Heap of a supervised streaming job run by spark-submit (``--driver-memory``; None: as any
+    # other job). The embedded stack sets 1g: eight of them at a quarter of the RAM each could
+    # ask for three times the machine's memory beside the batch jobs.
+    spark_streaming_driver_memory: str | None
     kafka_conn_id: str
     mysql_conn_id: str
     # Buckets the platform creates (in moto locally, in AWS for real).
@@ -144,6 +148,7 @@ def load() -> Settings:
         aws_conn_id=_env("DP_AWS_CONN_ID", "aws_default"),
         spark_conn_id=_env("DP_SPARK_CONN_ID", "spark_default"),
         spark_streaming_conn_id=_env("DP_SPARK_STREAMING_CONN_ID", "spark_streaming"),
+        spark_streaming_driver_memory=os.environ.get("DP_SPARK_STREAMING_DRIVER_MEMORY") or None,
         kafka_conn_id=_env("DP_KAFKA_CONN_ID", "kafka_default"),
         mysql_conn_id=_env("DP_MYSQL_CONN_ID", "mysql_results"),
         lake_bucket=_env("DP_LAKE_BUCKET", "dataplatform-lake"),

@@ -105,6 +105,9 @@ def stack_environment(cfg: StackConfig, results_db_url: str, metadata_url: str) 
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "SPARK_DRIVER_MEMORY": local_spark_driver_memory(),
+        # The supervised streaming jobs' heap (Settings.spark_streaming_driver_memory): their state
+        # and micro-batches are small, and eight at the batch jobs' heap overcommitted the RAM.
+        "DP_SPARK_STREAMING_DRIVER_MEMORY": "1g",
         "SPARK_CONF_DIR": str(cfg.spark_conf_dir),
         "PYTHONPATH": str(REPO_ROOT),
         "AIRFLOW_HOME": str(cfg.airflow_home),
