@@ -179,9 +179,12 @@ def check(status_uri: str | Path, bootstrap: str, expected_queries: list[str],
 
 def new_batch(status_uri: str | Path, query: str, last_announced: int | None,
               aws_conn_id: str = "aws_default") -> int | None:
-    """The id of ``query``'s last committed batch if it is not ``last_announced``, else None."""
-    by_name = {p["name"]: p for p in read_progress(status_uri, aws_conn_id)}
-    batch_id = (by_name.get(query) or {}).get("batch_id")
+    """The id of ``query``'s last committed batch if it is not ``last_announced``, else None.
+    For a query that counts the rows it writes (``last_output_batch_id`` in its progress,
+    spark_apps/streaming/supervision.py), the last batch that wrote any: a batch without
+    output is no new data."""
+    progress = {p["name"]: p for p in read_progress(status_uri, aws_conn_id)}.get(query) or {}
+    batch_id = progress["last_output_batch_id"] if "last_output_batch_id" in progress else progress.get("batch_id")
     return None if batch_id is None or batch_id == last_announced else int(batch_id)
 
 

@@ -38,10 +38,39 @@ def progress_uri(status_uri: str, query_name: str) -> str:
     return lake.join(status_uri, f"{query_name}.json")
 
 
-def write_progress(spark: "SparkSession", status_uri: str, query: "StreamingQuery") -> None:
+def _first_value(observation) -> float:
+    """The first value of an observation (a Row, a list or a dict of name -> value)."""
+    values = list(observation.values()) if isinstance(observation, dict) else list(observation)
+    return float(values[0]) if values and values[0] is not None else 0.0
+
+
+def last_output_batch(query: "StreamingQuery", previous: int | None) -> tuple[bool, int | None]:
+    """Whether the query observes its own output (a ``DataFrame.observe`` named after the query,
+    counting the rows it writes, e.g. the energy join's), and the latest batch in which that
+    count was positive: of Spark's recent progress (the last hundred batches, so none is missed
+    between two polls), else ``previous``. A batch may commit without writing a row (a join
+    waiting for its watermark): announcing it as new data would run the consumers for nothing."""
+    observes, last = False, previous
+    for progress in query.recentProgress or []:
+        observation = (progress.get("observedMetrics") or {}).get(query.name)
+        if observation is None:
+            continue
+        observes = True
+        if _first_value(observation) > 0 and (last is None or progress.get("batchId") > last):
+            last = progress.get("batchId")
+    return observes, last
+
+
+def write_progress(spark: "SparkSession", status_uri: str, query: "StreamingQuery",
+                   output_batches: dict[str, int | None] | None = None) -> None:
+    """Publish the query's last progress; ``output_batches`` carries each query's last batch
+    with output between calls (:func:`last_output_batch`)."""
     progress = query.lastProgress
     if not progress:
         return
+    output_batches = {} if output_batches is None else output_batches
+    observes, last_output = last_output_batch(query, output_batches.get(query.name))
+    output_batches[query.name] = last_output
     record = {
         "name": query.name,
         "id": str(query.id),
@@ -69,6 +98,10 @@ def write_progress(spark: "SparkSession", status_uri: str, query: "StreamingQuer
             for o in progress.get("stateOperators", [])
         ],
     }
+    if observes:
+        # The latest batch that wrote rows (None: none yet since the job started): what the
+        # health DAGs announce as new data (include/streaming/health.py new_batch).
+        record["last_output_batch_id"] = last_output
     lake.write_text(spark, progress_uri(status_uri, query.name), json.dumps(record, default=str))
 
 
@@ -82,6 +115,7 @@ def run_until_stopped(
     stop gracefully on the STOP marker."""
     stop_marker = lake.join(status_uri, STOP_MARKER)
     last_batch: dict[str, object] = {}
+    output_batches: dict[str, int | None] = {}
     last_heartbeat = 0.0
     while True:
         if time.monotonic() - last_heartbeat >= HEARTBEAT_SECONDS:
@@ -98,14 +132,14 @@ def run_until_stopped(
             progress = query.lastProgress
             if progress and last_batch.get(query.name) != progress.get("batchId"):
                 last_batch[query.name] = progress.get("batchId")
-                write_progress(spark, status_uri, query)
+                write_progress(spark, status_uri, query, output_batches)
         if lake.exists(spark, stop_marker):
             for query in queries:
                 # Wait for the running micro-batch to commit so the stop never cuts one.
                 while query.isActive and query.status.get("isTriggerActive"):
                     time.sleep(0.2)
                 query.stop()
-                write_progress(spark, status_uri, query)
+                write_progress(spark, status_uri, query, output_batches)
             lake.write_text(spark, lake.join(status_uri, STOPPED_MARKER), json.dumps({"stopped_at_ms": int(time.time() * 1000)}))
             log.info("stopped gracefully on %s", stop_marker)
             return

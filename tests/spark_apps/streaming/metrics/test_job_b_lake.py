@@ -134,8 +134,50 @@ def test_progress_file_carries_the_batch_phase_durations(spark, tmp_path):
                         "inputRowsPerSecond": 1.5, "processedRowsPerSecond": 2.0,
                         "durationMs": {"addBatch": 900, "walCommit": 120, "triggerExecution": 1100},
                         "sources": [{"description": "s", "endOffset": {"t": {"0": 3}}, "latestOffset": None}]}
+        recentProgress = [lastProgress]
 
     supervision.write_progress(spark, tmp_path.as_uri(), FakeQuery())
     record = json.loads((tmp_path / "q.json").read_text())
     assert record["batch_id"] == 4 and record["num_input_rows"] == 3
     assert record["duration_ms"] == {"addBatch": 900, "walCommit": 120, "triggerExecution": 1100}
+    assert "last_output_batch_id" not in record  # the query does not count its output
+
+
+def test_progress_file_names_the_last_batch_that_wrote_rows(spark, tmp_path):
+    """A query observing its own output (energy_joined) commits batches that write nothing while
+    its join waits for the watermark: the progress names the last batch that wrote rows, which the
+    health DAG announces as new data (include/streaming/health.py new_batch), not the last batch."""
+    import json
+
+    from pyspark.sql import Row
+
+    from include.streaming import health
+    from spark_apps.streaming import supervision
+
+    def batch(batch_id: int, rows: int) -> dict:
+        return {"batchId": batch_id, "timestamp": "2026-12-03T09:00:00.000Z", "numInputRows": 5,
+                "observedMetrics": {"joined": Row(rows=rows)}, "sources": []}
+
+    class FakeQuery:
+        name, id, runId = "joined", "id-1", "run-1"
+        recentProgress = [batch(0, 0), batch(1, 0)]
+        lastProgress = recentProgress[-1]
+
+    output_batches: dict = {}
+    query = FakeQuery()
+    supervision.write_progress(spark, tmp_path.as_uri(), query, output_batches)
+    assert json.loads((tmp_path / "joined.json").read_text())["last_output_batch_id"] is None
+    assert health.new_batch(tmp_path.as_uri(), "joined", None) is None  # committed, but nothing written
+
+    query.recentProgress = [batch(2, 7), batch(3, 0), batch(4, 0)]  # 2 wrote rows, then two empty batches
+    query.lastProgress = query.recentProgress[-1]
+    supervision.write_progress(spark, tmp_path.as_uri(), query, output_batches)
+    record = json.loads((tmp_path / "joined.json").read_text())
+    assert (record["batch_id"], record["last_output_batch_id"]) == (4, 2)
+    assert health.new_batch(tmp_path.as_uri(), "joined", None) == 2
+    assert health.new_batch(tmp_path.as_uri(), "joined", 2) is None  # announced already
+
+    query.recentProgress = [batch(5, 0)]  # batch 2 has left Spark's recent progress: still known
+    query.lastProgress = query.recentProgress[-1]
+    supervision.write_progress(spark, tmp_path.as_uri(), query, output_batches)
+    assert json.loads((tmp_path / "joined.json").read_text())["last_output_batch_id"] == 2
