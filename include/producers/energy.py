@@ -455,8 +455,8 @@ def run(
             if at is not None and at > clock():
                 flush()  # what is due goes before the wait
                 refresh()
-                while at > clock():
-                    sleep(min(TICK_S, at - clock()))
+                while (wait := at - clock()) > 0:  # one reading of the clock: it moves between two
+                    sleep(min(TICK_S, wait))
             elif at is None and len(due) >= 10_000:
                 flush()
             elif at is not None and time.monotonic() - last_send >= TICK_S:

@@ -133,3 +133,23 @@ def test_live_run_follows_the_weather_it_reads_from_the_broker(kafka_broker):
         assert body["reading_time"] == energy.iso(boundary) and body["region"] == "us-ca-dublin"
         expected = energy.power_kw(body["household_id"], boundary, 11.25) / 60
         assert body["kwh"] == round(expected, 6) and not math.isnan(body["kwh"])
+
+
+def test_live_waits_survive_a_clock_that_moves_between_two_reads(kafka_broker):
+    """The live loop compares the send time with the clock and then sleeps for the difference: the
+    clock moves between the two reads, and a wait computed from a second read went negative
+    (``ValueError: sleep length must be non-negative`` killed the bench's producer thread)."""
+    readings_topic = kafka_broker.create_topic(partitions=2)
+    boundary = int(datetime.now(timezone.utc).timestamp() // 60 * 60)
+    ticks = iter(boundary + 0.3 * i for i in range(10**6))  # every read of the clock moves it 0.3 s
+
+    def sleep(seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("sleep length must be non-negative")  # what time.sleep says
+
+    report = energy.run(kafka_broker.bootstrap, readings_topic, households=3, interval_minutes=1,
+                        region_cities={"us-ca-dublin": 5344157}, intervals=2, seed=1, gap_share=0.0,
+                        late_share=0.0, noise_kw=0.0,
+                        temperatures=energy.ObservedTemperatures({5344157: [(boundary + 60, 10.0), (boundary + 120, 10.0)]}),
+                        clock=lambda: next(ticks), sleep=sleep)
+    assert report.produce.delivered == 6
