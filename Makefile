@@ -50,6 +50,8 @@ bench: deps
 	$(VENV)/bin/python bench/bench_weather.py
 	$(VENV)/bin/python bench/bench_turnstile.py
 	$(VENV)/bin/python bench/bench_websocket.py --events 50000
+	$(VENV)/bin/python bench/bench_app_events.py --events 1000000
+	$(VENV)/bin/python bench/bench_energy_join.py --readings 200000 --latency-rate 1000 --latency-seconds 180
 
 lock:
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
