@@ -19,7 +19,7 @@ from spark_apps.common.mysql import ResultsDb
 from tests.spark_apps.energy_analysis.helpers import generated, write_joined
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
-RUN = date(2026, 11, 30)  # analyses 2026-11-02 .. 2026-11-29
+RUN = date(2026, 11, 30)  # a manual run (`dags test`): the 28 days up to its own, 2026-11-03 .. 2026-11-30
 
 
 def test_energy_analysis_dag_draws_charts_and_writes_metrics(airflow_env, spark, tmp_path):
@@ -52,7 +52,7 @@ def test_energy_analysis_dag_draws_charts_and_writes_metrics(airflow_env, spark,
         conn.close()
     assert len(rows) == 1
     data_from, data_to, total, model_uri, slope = rows[0]
-    assert (data_from, data_to) == (date(2026, 11, 2), date(2026, 11, 29))
+    assert (data_from, data_to) == (date(2026, 11, 3), date(2026, 11, 30))
     assert total == 28 * 24 * 4
     assert model_uri == f"{lake.uri}/models/energy_regression/{RUN}"
     assert -0.05 < slope < -0.03  # the generator's -0.04 (test_regression.py states the tolerance)
