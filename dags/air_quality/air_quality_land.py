@@ -34,7 +34,7 @@ with DAG(
     def land_exports(incoming: str, raw_uri: str) -> list[str]:
         from pathlib import Path
 
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from include.air_quality.landing import land_into_lake
 

@@ -193,7 +193,7 @@ def announce_new_batch(status_uri: str | Path, query: str, last_announced: int |
     """What an announcing task of a health DAG runs (its outlet Asset gets an event when it
     succeeds): the id of ``query``'s batch committed since ``last_announced``, or a skip (no
     event) when there is none; ``what`` names the files the query writes, for the skip's reason."""
-    from airflow.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 
     batch_id = new_batch(status_uri, query, last_announced, aws_conn_id)
     if batch_id is None:
