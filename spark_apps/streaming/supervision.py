@@ -44,12 +44,23 @@ def _first_value(observation) -> float:
     return float(values[0]) if values and values[0] is not None else 0.0
 
 
+def stop_between_batches(query: "StreamingQuery", timeout_s: float | None = None) -> None:
+    """Stop the query once no micro-batch runs (at most ``timeout_s`` later): ``query.stop()``
+    interrupts a running batch, whose foreachBatch side effects may then be half done."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while query.isActive and query.status.get("isTriggerActive") and (deadline is None or time.monotonic() < deadline):
+        time.sleep(0.02)
+    query.stop()
+
+
 def last_output_batch(query: "StreamingQuery", previous: int | None) -> tuple[bool, int | None]:
     """Whether the query observes its own output (a ``DataFrame.observe`` named after the query,
     counting the rows it writes, e.g. the energy join's), and the latest batch in which that
     count was positive: of Spark's recent progress (the last hundred batches, so none is missed
     between two polls), else ``previous``. A batch may commit without writing a row (a join
     waiting for its watermark): announcing it as new data would run the consumers for nothing."""
+    if query.name not in ((query.lastProgress or {}).get("observedMetrics") or {}):
+        return False, previous  # every batch of an observing query carries its observation
     observes, last = False, previous
     for progress in query.recentProgress or []:
         observation = (progress.get("observedMetrics") or {}).get(query.name)
@@ -135,10 +146,7 @@ def run_until_stopped(
                 write_progress(spark, status_uri, query, output_batches)
         if lake.exists(spark, stop_marker):
             for query in queries:
-                # Wait for the running micro-batch to commit so the stop never cuts one.
-                while query.isActive and query.status.get("isTriggerActive"):
-                    time.sleep(0.2)
-                query.stop()
+                stop_between_batches(query)  # the stop never cuts a micro-batch
                 write_progress(spark, status_uri, query, output_batches)
             lake.write_text(spark, lake.join(status_uri, STOPPED_MARKER), json.dumps({"stopped_at_ms": int(time.time() * 1000)}))
             log.info("stopped gracefully on %s", stop_marker)

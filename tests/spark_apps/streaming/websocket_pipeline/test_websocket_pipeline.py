@@ -22,6 +22,7 @@ import pytest
 
 from include.platform.stack import free_port
 from include.platform.stack import websocket as ws_service
+from spark_apps.streaming.supervision import stop_between_batches
 from spark_apps.streaming.websocket import ingest, schema, thread_stats
 
 INTERVAL_S = 0.05
@@ -71,19 +72,6 @@ def _wait(condition, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _stop_between_batches(query, timeout: float = 60) -> None:
-    """Stop the query while no micro-batch runs. ``query.stop()`` interrupts a running batch:
-    its events may already be in Kafka while its seq accounting never reached MySQL, and the
-    replay after a restart reads nothing (a WebSocket cannot be re-read), so the accounting
-    would count them as missing (the job's conservative side, README "WebSocket pipeline").
-    The exact counts checked here hold for batches that ran to their end; a CI run stopped
-    one mid-batch once."""
-    deadline = time.monotonic() + timeout
-    while query.status["isTriggerActive"] and time.monotonic() < deadline:
-        time.sleep(0.02)
-    query.stop()
-
-
 THREAD_STATS_SQL = ("SELECT window_start, threadname, avg_process_time_ms, max_process_time_ms, min_process_time_ms, "
                     "avg_memory_used_mb, max_memory_used_mb, min_memory_used_mb, total_memory_used_mb, `count` "
                     "FROM websocket_thread_stats")
@@ -122,7 +110,10 @@ def test_websocket_to_avro_to_thread_stats(spark, kafka_broker, fresh_results_db
                                if _tables(fresh_results_db) else ((0,),))[0][0] >= events_at_least,
                       240, f"{events_at_least} events ingested")
             finally:
-                _stop_between_batches(query)
+                # query.stop() may cut a running batch after its Kafka publish, before its MySQL
+                # seq accounting (the replay reads nothing: a WebSocket cannot be re-read), and the
+                # exact counts below hold for batches that ran to their end; a CI run cut one once.
+                stop_between_batches(query, timeout_s=60)
             assert query.exception() is None
 
         run_ingest_until(40)
