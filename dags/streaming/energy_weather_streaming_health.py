@@ -10,7 +10,8 @@ spell is normal, and a query without new records runs no batch) or lags more tha
 `DP_ENERGY_MAX_LAG` records (default 10 000).
 
 `announce_new_joins` emits the `energy_joined` Asset event when the join query has committed a
-batch (new joined Parquet files in the lake) since the last event, and is skipped otherwise:
+batch that wrote rows (new joined Parquet files in the lake; the join commits empty batches while it
+waits for its watermarks) since the last event, and is skipped otherwise:
 `energy_analysis` runs on that event as well as daily.
 """
 from __future__ import annotations

@@ -21,7 +21,7 @@ cfg = platform_settings.load()
 
 # The joined readings the streaming join writes. The analysis runs daily and whenever this Asset
 # has an event; a long-running query cannot emit one itself, so its health DAG
-# (energy_weather_streaming_health.announce_new_joins) announces each new batch of the join.
+# (energy_weather_streaming_health.announce_new_joins) announces each batch of the join that wrote rows.
 energy_joined = Asset(name="energy_joined", uri=platform_settings.asset_uri(join(cfg.lake_uri, JOINED_DIR)))
 
 # A scheduled run of day D (@daily: midnight of D) analyses the ANALYSIS_DAYS complete days before
