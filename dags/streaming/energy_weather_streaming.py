@@ -5,13 +5,14 @@ job that joins them with the weather of their region into the lake, supervised.
   report every `DP_ENERGY_INTERVAL_MINUTES` (15) to `energy-readings`, keyed by household, with
   daily and weekly cycles, gaps, late readings and a temperature term that follows the weather
   their region gets: the producer reads `weather-raw` itself (the nearest observation of the
-  region's city). Regions: `DP_ENERGY_REGION_CITIES` (region=city_id,...), of which the task uses
-  those whose city the weather feed carries (`DP_WEATHER_CITY_IDS` with `OPENWEATHER_API_KEY`, else
-  the recorded responses' Dublin CA, 5344157).
+  region's city inside the join's range). Regions: `DP_ENERGY_REGION_CITIES` (region=city_id,...),
+  of which the task uses those whose city the weather feed carries (`DP_WEATHER_CITY_IDS` with
+  `OPENWEATHER_API_KEY`, else the recorded responses' Dublin CA, 5344157).
 * `energy_weather_streaming` (spark_apps/streaming/energy_weather/job.py): bad readings to
   `energy-dead-letter` with reason and offset; a stream-stream left outer join of the readings and
-  the weather (watermarks on both sides, weather within [reading - 60 min, reading + 10 min]), the
-  nearest observation per reading to `energy/joined/` in the lake, readings without weather in
+  the weather (watermarks on both sides, weather within [reading - `DP_ENERGY_WEATHER_BEFORE`,
+  reading + `DP_ENERGY_WEATHER_AFTER`], default 60 and 10 minutes), the nearest observation per
+  reading to `energy/joined/` in the lake, readings without weather in
   range to `energy/unmatched/` (Parquet by event date, exactly once through the checkpoints).
 
 **No weather producer here**: the weather comes from `weather_streaming`'s `produce_weather`,
@@ -38,6 +39,8 @@ from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
 from include.platform.runners import spark_job_tasks
 from include.streaming.energy_jobs import (
+    AFTER,
+    BEFORE,
     ENERGY_WEATHER_JOB,
     HOUSEHOLDS,
     INTERVAL_MINUTES,
@@ -45,6 +48,7 @@ from include.streaming.energy_jobs import (
     READINGS_TOPIC,
     REGION_CITIES,
     WEATHER_TOPIC,
+    interval_seconds,
 )
 from include.streaming.metrics_jobs import bootstrap_servers
 
@@ -74,7 +78,8 @@ with DAG(
                 else RECORDED_CITY_IDS)
         regions = regions_of_cities(REGION_CITIES, feed) or REGION_CITIES
         report = run(bootstrap_servers(cfg), READINGS_TOPIC, HOUSEHOLDS, INTERVAL_MINUTES, regions,
-                     invalid_share=INVALID_SHARE, weather_topic=WEATHER_TOPIC).as_dict()
+                     invalid_share=INVALID_SHARE, weather_topic=WEATHER_TOPIC,
+                     weather_before_s=interval_seconds(BEFORE), weather_after_s=interval_seconds(AFTER)).as_dict()
         print(f"produced {report}")
         return report
 

@@ -390,6 +390,8 @@ def run(
     invalid_share: float = 0.0,
     noise_kw: float = NOISE_KW,
     weather_topic: str = WEATHER_TOPIC,
+    weather_before_s: int = WEATHER_BEFORE_S,
+    weather_after_s: int = WEATHER_AFTER_S,
     temperatures: Temperatures | None = None,
     producer_config: dict | None = None,
     clock: Callable[[], float] = time.time,
@@ -398,7 +400,9 @@ def run(
     """Produce readings (module docstring). ``start_s`` None: live from the last interval boundary,
     until ``intervals`` intervals or ``duration_s`` seconds (neither: until stopped); else a backfill
     from ``start_s`` of ``intervals`` intervals, at ``rate`` a second or as fast as possible.
-    ``temperatures`` None: :class:`WeatherTemperatures` over ``weather_topic``."""
+    ``temperatures`` None: :class:`WeatherTemperatures` over ``weather_topic``, taking the nearest
+    observation within [reading - ``weather_before_s``, reading + ``weather_after_s``] (give the
+    join's range: a temperature the join cannot pair would only add noise to the regression)."""
     if interval_minutes < 1 or households < 1:
         raise ValueError("households and interval_minutes must be at least 1")
     for name, share in (("gap_share", gap_share), ("late_share", late_share), ("invalid_share", invalid_share)):
@@ -417,7 +421,8 @@ def run(
     require_topic(producer, topic)
     own_temperatures = temperatures is None
     if own_temperatures:
-        temperatures = WeatherTemperatures(bootstrap, weather_topic, since_s=first - WEATHER_BEFORE_S - 3600)
+        temperatures = WeatherTemperatures(bootstrap, weather_topic, since_s=first - weather_before_s - 3600,
+                                           before_s=weather_before_s, after_s=weather_after_s)
     report = EnergyReport(produce=ProduceReport(topic=topic))
     started = clock()
     due: list[Event] = []
@@ -489,6 +494,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--late-minutes", type=float, default=5.0, help="how late those are sent")
     parser.add_argument("--invalid-share", type=float, default=0.0, help="share of deliberately broken records")
     parser.add_argument("--noise-kw", type=float, default=NOISE_KW)
+    parser.add_argument("--weather-before-s", type=int, default=WEATHER_BEFORE_S,
+                        help="temperature: the nearest observation at most this long before a reading")
+    parser.add_argument("--weather-after-s", type=int, default=WEATHER_AFTER_S,
+                        help="... or at most this long after it")
     return parser.parse_args(argv)
 
 
@@ -499,7 +508,8 @@ def main(argv: list[str] | None = None) -> dict:
         report = run(args.bootstrap, args.topic, args.households, args.interval_minutes,
                      parse_region_cities(args.region_cities), parse_iso(args.start) if args.start else None,
                      args.intervals, args.rate, args.duration, args.seed, args.gap_share, args.late_share,
-                     args.late_minutes, args.invalid_share, args.noise_kw, args.weather_topic)
+                     args.late_minutes, args.invalid_share, args.noise_kw, args.weather_topic,
+                     args.weather_before_s, args.weather_after_s)
     except DeliveryFailed as failure:
         print(json.dumps(failure.report.as_dict()))
         raise

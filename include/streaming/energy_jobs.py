@@ -26,6 +26,19 @@ BEFORE = os.environ.get("DP_ENERGY_WEATHER_BEFORE", "60 minutes")
 AFTER = os.environ.get("DP_ENERGY_WEATHER_AFTER", "10 minutes")
 READINGS_WATERMARK = os.environ.get("DP_ENERGY_READINGS_WATERMARK", "30 minutes")
 WEATHER_WATERMARK = os.environ.get("DP_ENERGY_WEATHER_WATERMARK", "30 minutes")
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def interval_seconds(text: str) -> int:
+    """``"60 minutes"`` -> 3600: the join's range for the producer, which has no Spark to parse
+    Spark's interval strings (only the ``N unit`` form the settings use is accepted)."""
+    number, _, unit = text.strip().partition(" ")
+    seconds = _UNIT_SECONDS.get(unit.strip().lower().removesuffix("s"))
+    if seconds is None or not number.isdigit():
+        raise ValueError(f"{text!r} is not an interval like '60 minutes'")
+    return int(number) * seconds
+
+
 # The producer task: households reporting every interval (900 every 15 min: one reading a second).
 HOUSEHOLDS = int(os.environ.get("DP_ENERGY_HOUSEHOLDS", "900"))
 INTERVAL_MINUTES = int(os.environ.get("DP_ENERGY_INTERVAL_MINUTES", "15"))

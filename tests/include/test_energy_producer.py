@@ -153,3 +153,22 @@ def test_live_waits_survive_a_clock_that_moves_between_two_reads(kafka_broker):
                         temperatures=energy.ObservedTemperatures({5344157: [(boundary + 60, 10.0), (boundary + 120, 10.0)]}),
                         clock=lambda: next(ticks), sleep=sleep)
     assert report.produce.delivered == 6
+
+
+def test_the_weather_range_is_the_one_given(kafka_broker):
+    """The producer takes the join's range (the DAG passes it): an observation 20 minutes before
+    a reading is outside [reading - 10 min, reading + 2 min] and inside [reading - 30 min, ...]."""
+    weather_topic = kafka_broker.create_topic(partitions=1)
+    kafka_broker.produce(weather_topic, [
+        (b"5344157", json.dumps(response(5344157, MONDAY_19H - 1200, 4.5, 70, 2.0)).encode(), 0)])
+    for before_s, without_weather in ((600, 2), (1800, 0)):
+        readings_topic = kafka_broker.create_topic(partitions=1)
+        report = energy.run(kafka_broker.bootstrap, readings_topic, households=2, interval_minutes=15,
+                            region_cities={"us-ca-dublin": 5344157}, start_s=MONDAY_19H, intervals=1, seed=1,
+                            gap_share=0.0, late_share=0.0, noise_kw=0.0, weather_topic=weather_topic,
+                            weather_before_s=before_s, weather_after_s=120)
+        assert (report.produce.delivered, report.without_weather) == (2, without_weather)
+        temperature = 4.5 if without_weather == 0 else energy.REFERENCE_C
+        for record in kafka_broker.consume_all(readings_topic, partitions=1):
+            body = json.loads(record.value())
+            assert body["kwh"] == round(energy.power_kw(body["household_id"], MONDAY_19H, temperature) / 4, 6)
