@@ -39,8 +39,8 @@ from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
 from include.platform.runners import spark_job_tasks
 from include.streaming.energy_jobs import (
-    AFTER,
-    BEFORE,
+    AFTER_S,
+    BEFORE_S,
     ENERGY_WEATHER_JOB,
     HOUSEHOLDS,
     INTERVAL_MINUTES,
@@ -48,7 +48,6 @@ from include.streaming.energy_jobs import (
     READINGS_TOPIC,
     REGION_CITIES,
     WEATHER_TOPIC,
-    interval_seconds,
 )
 from include.streaming.metrics_jobs import bootstrap_servers
 
@@ -79,7 +78,7 @@ with DAG(
         regions = regions_of_cities(REGION_CITIES, feed) or REGION_CITIES
         report = run(bootstrap_servers(cfg), READINGS_TOPIC, HOUSEHOLDS, INTERVAL_MINUTES, regions,
                      invalid_share=INVALID_SHARE, weather_topic=WEATHER_TOPIC,
-                     weather_before_s=interval_seconds(BEFORE), weather_after_s=interval_seconds(AFTER)).as_dict()
+                     weather_before_s=BEFORE_S, weather_after_s=AFTER_S).as_dict()
         print(f"produced {report}")
         return report
 

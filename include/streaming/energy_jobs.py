@@ -39,6 +39,8 @@ def interval_seconds(text: str) -> int:
     return int(number) * seconds
 
 
+# The producer's range (a setting it cannot read fails the DAG's import, visibly in the UI).
+BEFORE_S, AFTER_S = interval_seconds(BEFORE), interval_seconds(AFTER)
 # The producer task: households reporting every interval (900 every 15 min: one reading a second).
 HOUSEHOLDS = int(os.environ.get("DP_ENERGY_HOUSEHOLDS", "900"))
 INTERVAL_MINUTES = int(os.environ.get("DP_ENERGY_INTERVAL_MINUTES", "15"))
