@@ -12,8 +12,8 @@ job that joins them with the weather of their region into the lake, supervised.
   `energy-dead-letter` with reason and offset; a stream-stream left outer join of the readings and
   the weather (watermarks on both sides, weather within [reading - `DP_ENERGY_WEATHER_BEFORE`,
   reading + `DP_ENERGY_WEATHER_AFTER`], default 60 and 10 minutes), the nearest observation per
-  reading to `energy/joined/` in the lake, readings without weather in
-  range to `energy/unmatched/` (Parquet by event date, exactly once through the checkpoints).
+  reading to `energy/joined/` in the lake, readings without weather in range to `energy/unmatched/`
+  (Parquet by event date, exactly once through the checkpoints).
 
 **No weather producer here**: the weather comes from `weather_streaming`'s `produce_weather`,
 which publishes `weather-raw` for every consumer of the topic; turn that DAG on too. A second

@@ -84,7 +84,13 @@ from include.producers.metrics import (
     produce_events,
     require_topic,
 )
-from spark_apps.streaming.energy_weather.regions import DEFAULT_REGION_CITIES, parse_region_cities
+from spark_apps.streaming.energy_weather.regions import (
+    DEFAULT_REGION_CITIES,
+    DEFAULT_WEATHER_AFTER,
+    DEFAULT_WEATHER_BEFORE,
+    interval_seconds,
+    parse_region_cities,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +109,9 @@ REFERENCE_C = 15.0
 NOISE_KW = 0.05
 SCALE_LOW, SCALE_HIGH = 0.7, 1.3
 
-# The join's time range (spark_apps/streaming/energy_weather/transforms.py uses the same defaults).
-WEATHER_BEFORE_S = 60 * 60
-WEATHER_AFTER_S = 10 * 60
+# The join's default time range (regions.py declares it for both), in seconds.
+WEATHER_BEFORE_S = interval_seconds(DEFAULT_WEATHER_BEFORE)
+WEATHER_AFTER_S = interval_seconds(DEFAULT_WEATHER_AFTER)
 DEFAULT_INTERVAL_MINUTES = 15
 REFRESH_S = 1.0
 TICK_S = 0.1  # live and paced sending: what is due is sent (and acknowledged) every tick

@@ -7,7 +7,13 @@ from include.platform import settings as platform_settings
 from include.platform.spark_jobs import SparkJob
 from include.streaming.metrics_jobs import CHECKPOINTS, KAFKA, KAFKA_OPTIONS, STATUS, STREAM_CONF
 from spark_apps.common.lake import join
-from spark_apps.streaming.energy_weather.regions import format_region_cities, parse_region_cities
+from spark_apps.streaming.energy_weather.regions import (
+    DEFAULT_WEATHER_AFTER,
+    DEFAULT_WEATHER_BEFORE,
+    format_region_cities,
+    interval_seconds,
+    parse_region_cities,
+)
 
 cfg = platform_settings.load()
 
@@ -22,23 +28,10 @@ REGION_CITIES = parse_region_cities(os.environ.get("DP_ENERGY_REGION_CITIES"))
 # a micro-batch every 10 s is fresh enough and keeps the planning of two joins per batch down.
 TRIGGER_SECONDS = os.environ.get("DP_ENERGY_TRIGGER_SECONDS", "10")
 # The join's time range and watermarks (spark_apps/streaming/energy_weather/transforms.py).
-BEFORE = os.environ.get("DP_ENERGY_WEATHER_BEFORE", "60 minutes")
-AFTER = os.environ.get("DP_ENERGY_WEATHER_AFTER", "10 minutes")
+BEFORE = os.environ.get("DP_ENERGY_WEATHER_BEFORE", DEFAULT_WEATHER_BEFORE)
+AFTER = os.environ.get("DP_ENERGY_WEATHER_AFTER", DEFAULT_WEATHER_AFTER)
 READINGS_WATERMARK = os.environ.get("DP_ENERGY_READINGS_WATERMARK", "30 minutes")
 WEATHER_WATERMARK = os.environ.get("DP_ENERGY_WEATHER_WATERMARK", "30 minutes")
-_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-def interval_seconds(text: str) -> int:
-    """``"60 minutes"`` -> 3600: the join's range for the producer, which has no Spark to parse
-    Spark's interval strings (only the ``N unit`` form the settings use is accepted)."""
-    number, _, unit = text.strip().partition(" ")
-    seconds = _UNIT_SECONDS.get(unit.strip().lower().removesuffix("s"))
-    if seconds is None or not number.isdigit():
-        raise ValueError(f"{text!r} is not an interval like '60 minutes'")
-    return int(number) * seconds
-
-
 # The producer's range (a setting it cannot read fails the DAG's import, visibly in the UI).
 BEFORE_S, AFTER_S = interval_seconds(BEFORE), interval_seconds(AFTER)
 # The producer task: households reporting every interval (900 every 15 min: one reading a second).

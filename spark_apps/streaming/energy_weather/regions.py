@@ -1,7 +1,8 @@
-"""Which weather city each energy region gets its weather from: one declaration for the energy
-producer (include/producers/energy.py, whose temperature term follows that city's observations)
-and for the join (spark_apps/streaming/energy_weather/job.py, which maps a weather city to its
-regions). No Spark import here.
+"""Which weather city each energy region gets its weather from, and the time range of weather a
+reading is paired with: one declaration for the energy producer (include/producers/energy.py, whose
+temperature term follows that city's observations inside the range) and for the join
+(spark_apps/streaming/energy_weather/job.py, which maps a weather city to its regions and joins
+within the range). No Spark import here.
 
 A mapping is written ``region=city_id,region=city_id`` (``DP_ENERGY_REGION_CITIES``, the job's
 ``--region-cities``); several regions may share a city, a region has exactly one. City ids are
@@ -19,6 +20,21 @@ DEFAULT_REGION_CITIES: dict[str, int] = {
     "jp-tokyo": 1850147,
     "in-bengaluru": 1277333,
 }
+
+# The join's default range: weather within [reading - before, reading + after] (Spark intervals).
+DEFAULT_WEATHER_BEFORE = "60 minutes"
+DEFAULT_WEATHER_AFTER = "10 minutes"
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def interval_seconds(text: str) -> int:
+    """``"60 minutes"`` -> 3600: the join's range for the producer, which has no Spark to parse
+    Spark's interval strings (only the ``N unit`` form the settings use is accepted)."""
+    number, _, unit = text.strip().partition(" ")
+    seconds = _UNIT_SECONDS.get(unit.strip().lower().removesuffix("s"))
+    if seconds is None or not number.isdigit():
+        raise ValueError(f"{text!r} is not an interval like '60 minutes'")
+    return int(number) * seconds
 
 
 def parse_region_cities(text: str | None) -> dict[str, int]:

@@ -34,6 +34,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_apps.streaming.energy_weather.layout import JOINED_COLUMNS, PARTITION_COLUMN, UNMATCHED_COLUMNS
+from spark_apps.streaming.energy_weather.regions import DEFAULT_WEATHER_AFTER, DEFAULT_WEATHER_BEFORE
 from spark_apps.streaming.weather import transforms as weather
 
 READING_FIELDS: tuple[tuple[str, str], ...] = (
@@ -43,8 +44,8 @@ READING_FIELDS: tuple[tuple[str, str], ...] = (
 TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ssX"
 MAX_KW = 100.0  # mean power over an interval above this is no household's
 MAX_FUTURE_S = 3600
-DEFAULT_BEFORE = "60 minutes"
-DEFAULT_AFTER = "10 minutes"
+DEFAULT_BEFORE = DEFAULT_WEATHER_BEFORE
+DEFAULT_AFTER = DEFAULT_WEATHER_AFTER
 # A reading is sent up to an interval (15 min) after its time, a late one 5 min more; weather
 # observations arrive up to ~20 min after their dt (the API refreshes every 10 min, polled every 10).
 DEFAULT_READINGS_WATERMARK = "30 minutes"

@@ -1,10 +1,10 @@
-"""The energy pipeline's settings: Spark interval strings the producer reads as seconds."""
+"""What the energy producer and the join share without Spark: Spark interval strings read as
+seconds (the producer's range)."""
 from __future__ import annotations
 
 import pytest
 
-from include.producers import energy
-from include.streaming.energy_jobs import interval_seconds
+from spark_apps.streaming.energy_weather.regions import interval_seconds
 
 
 def test_interval_seconds_reads_the_settings_form():
@@ -16,9 +16,3 @@ def test_interval_seconds_reads_the_settings_form():
 def test_interval_seconds_refuses_what_it_cannot_read(text):
     with pytest.raises(ValueError, match="is not an interval"):
         interval_seconds(text)
-
-
-def test_the_join_defaults_are_the_producers():
-    # Unset settings: the job's range and the producer's are the same.
-    assert (interval_seconds("60 minutes"), interval_seconds("10 minutes")) == (
-        energy.WEATHER_BEFORE_S, energy.WEATHER_AFTER_S)
