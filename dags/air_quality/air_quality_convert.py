@@ -44,6 +44,7 @@ from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
 from include.platform.runners import spark_job_tasks
 from include.platform.spark_jobs import SparkJob
+from spark_apps.common.jit import JIT_HUGE_METHODS_CONF
 
 cfg = platform_settings.load()
 
@@ -54,12 +55,14 @@ convert = SparkJob(
     entry="spark_apps/air_quality/convert.py",
     args=["--raw", RAW_URI, "--parquet", PARQUET_URI, "--daily", DAILY_URI, "--quarantine", QUARANTINE_URI,
           "--max-bad-share", MAX_BAD_SHARE],
+    conf=JIT_HUGE_METHODS_CONF,
 )
 to_cassandra = SparkJob(
     name="air_quality_to_cassandra",
     entry="spark_apps/air_quality/to_cassandra.py",
     args=["--raw", RAW_URI, "--max-bad-share", MAX_BAD_SHARE,
           *cassandra_job_arguments(cfg)],
+    conf=JIT_HUGE_METHODS_CONF,
 )
 
 with DAG(

@@ -34,6 +34,7 @@ from include.platform import settings as platform_settings
 from include.platform.dag_defaults import DEFAULT_ARGS, START_DATE
 from include.platform.runners import spark_job_tasks
 from include.platform.spark_jobs import SparkJob
+from spark_apps.common.jit import JIT_HUGE_METHODS_CONF
 
 cfg = platform_settings.load()
 
@@ -56,7 +57,8 @@ AIR_QUALITY_TABLES = {
 
 def _job(jobs: str, name: str) -> SparkJob:
     return SparkJob(name=name, entry="spark_apps/air_quality/run_jobs.py",
-                    args=["--parquet", PARQUET_URI, "--daily", DAILY_URI, "--jobs", jobs, "--top-n", "10"])
+                    args=["--parquet", PARQUET_URI, "--daily", DAILY_URI, "--jobs", jobs, "--top-n", "10"],
+                    conf=JIT_HUGE_METHODS_CONF)
 
 
 with DAG(

@@ -346,7 +346,13 @@ def aqi_vs_source_df(df: DataFrame, daily: DataFrame, n: int = 10) -> DataFrame:
         F.round("source_aqi", 0).cast("int").alias("source_aqi"),
         F.col("source_aqi_bucket").alias("source_category"),
     )
-    both = daily_aqi_df(df, daily).join(source, ["station", "day"]).select(
+    # The platform's AQI is computed only where the source states one: from the hourly rows of those
+    # station-days and of the days before them (a day's first 8-hour averages reach into the day
+    # before). Without daily files (CPCB exports only) nothing is computed at all.
+    needed_days = source.select("station", F.explode(F.array("day", F.date_sub("day", 1))).alias("day")).distinct()
+    hourly = df.join(needed_days, (df["station"] == needed_days["station"]) & (_day() == needed_days["day"]),
+                     "left_semi")
+    both = daily_aqi_df(hourly, daily).join(source, ["station", "day"]).select(
         "station", "day", "basis", "aqi", "source_aqi", (F.col("aqi") - F.col("source_aqi")).alias("difference"),
         "category", "source_category",
     )

@@ -162,9 +162,11 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     jobs = select_jobs(args.jobs)
     db = None if args.dry_run else ResultsDb.from_env()
+    from spark_apps.common.jit import JIT_HUGE_METHODS_CONF
     from spark_apps.common.session import get_spark
 
-    spark = get_spark("air_quality_jobs_" + ("all" if len(jobs) == len(JOBS) else "_".join(j.name for j in jobs)))
+    spark = get_spark("air_quality_jobs_" + ("all" if len(jobs) == len(JOBS) else "_".join(j.name for j in jobs)),
+                      JIT_HUGE_METHODS_CONF)
     return run_jobs(spark, args.parquet, jobs, db, args.top_n, args.daily)
 
 

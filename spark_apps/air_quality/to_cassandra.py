@@ -35,7 +35,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_apps.air_quality import tables
-from spark_apps.air_quality.convert import TooManyBadRows, count_statuses, superseded_duplicates
+from spark_apps.air_quality.convert import TooManyBadRows, bad_share, count_statuses, superseded_duplicates
 from spark_apps.air_quality.reader import good_rows, one_file_per_partition, parse_raw, plan_files
 from spark_apps.air_quality.schema import MEASURE_COLUMNS
 from spark_apps.common import cassandra
@@ -103,10 +103,11 @@ def write_readings(spark: SparkSession, raw_uri: str, config: cassandra.Cassandr
             row_counts = count_statuses(rows)
             counts = row_counts.statuses
             duplicate_rows = duplicates.count()
-            good, bad = counts.get("good", 0) - duplicate_rows, counts.get("bad", 0)
-            if good + bad and bad / (good + bad) > max_bad_share:
+            # Over all data rows read, superseded copies included, as convert.py counts it.
+            read, bad = counts.get("good", 0) + counts.get("bad", 0), counts.get("bad", 0)
+            if bad_share(bad, read) > max_bad_share:
                 raise TooManyBadRows(
-                    f"{bad} of {good + bad} rows ({100 * bad / (good + bad):.2f}%) failed to parse, above the "
+                    f"{bad} of {read} rows ({100 * bad_share(bad, read):.2f}%) failed to parse, above the "
                     f"allowed {100 * max_bad_share:.2f}%; see the conversion's quarantine - nothing written to "
                     f"Cassandra"
                 )
@@ -135,9 +136,10 @@ def main(argv: list[str] | None = None) -> ReadingsWritten:
     cassandra.add_location_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from spark_apps.common.jit import JIT_HUGE_METHODS_CONF
     from spark_apps.common.session import get_spark
 
-    spark = get_spark(APP_NAME)
+    spark = get_spark(APP_NAME, JIT_HUGE_METHODS_CONF)
     # Credentials (if any) come from the environment or Secrets Manager, never from arguments.
     return write_readings(spark, args.raw, cassandra.config_from_arguments(args), args.keyspace, args.max_bad_share)
 

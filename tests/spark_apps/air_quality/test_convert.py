@@ -16,6 +16,7 @@ from spark_apps.air_quality.reader import (
     FileSplitError,
     check_line_numbers,
     file_key,
+    file_key_spellings,
     names_from_file_name,
     one_file_per_partition,
     plan_file,
@@ -187,6 +188,9 @@ def test_file_key_gives_one_spelling_per_file():
     assert file_key("file:///tmp/raw/a%20b.csv") == "file:/tmp/raw/a%20b.csv"
     assert file_key("file:/tmp/raw/a.csv") == "file:/tmp/raw/a.csv"
     assert file_key("s3a://lake/raw/a.csv") == "s3a://lake/raw/a.csv"
+    # ... and the rows' _metadata.file_path join it in either spelling (listed on the driver).
+    assert file_key_spellings("file:/tmp/raw/a%20b.csv") == ["file:/tmp/raw/a%20b.csv", "file:///tmp/raw/a%20b.csv"]
+    assert file_key_spellings("s3a://lake/raw/a.csv") == ["s3a://lake/raw/a.csv"]
 
 
 def test_read_heads_reads_only_the_head_of_each_csv(spark, tmp_path):
