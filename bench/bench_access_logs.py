@@ -5,9 +5,9 @@
 For each size: generates the day once (kept under --data-dir for reuse), then on
 local[2] measures
 
-* cached:   parse once into the cached RDD + all six analyses + line accounting
-            (what the job does), also split into its three phases,
-* uncached: the same six analyses without the cache, i.e. six parses,
+* Spark:    what the job does: one pass that parses every line and counts it by every key
+            the six analyses need, the six analyses over those counts and the line
+            accounting, also split into these three phases,
 * awk:      one single-pass mawk script computing the same six answers on one core (a
             speed reference: it splits on spaces, so it is approximate for URLs with spaces,
             which are 0.1% of generated lines),
@@ -17,8 +17,7 @@ local[2] measures
             valid UTF-8, 0.02% of generated lines),
 
 and prints a markdown table with lines/second, peak memory of this process plus all its
-children (the Spark JVM and Python workers; for awk and DuckDB their own process) and the
-gain of the cache. The load average (1 min) before each size goes into the table too.
+children (the Spark JVM and Python workers; for awk and DuckDB their own process). The load average (1 min) before each size goes into the table too.
 """
 from __future__ import annotations
 
@@ -40,7 +39,7 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 from include.generators.access_logs import write_day  # noqa: E402
 from spark_apps.access_logs import job  # noqa: E402
-from spark_apps.access_logs.ingest import account_lines, cache_parsed, parse_files  # noqa: E402
+from spark_apps.access_logs.ingest import account_lines, count_and_account, parse_files  # noqa: E402
 
 DAY = date(2024, 1, 15)
 AWK_SIX_ANALYSES = r"""
@@ -146,32 +145,28 @@ class PeakMemory:
         self._thread.join()
 
 
-def six_analyses(batches, top_n=10):
+def six_analyses(counts, top_n=10):
     """The job's own six analyses, reduced to the headline numbers."""
-    result = job.six_analyses(batches, top_n)
+    result = job.six_analyses(counts, top_n)
     return (result["clients"].unique_ips, result["distinct_200"], result["errors"].total, result["large"].total,
             result["top_urls"][0], result["top_404"][0])
 
 
-PHASES: dict = {}  # seconds of the last cached run: parse, analyses, accounting
+PHASES: dict = {}  # seconds of the last run: parse and count, analyses, accounting
 
 
-def run_cached(spark, files):
+def run_job_passes(spark, files):
     start = time.perf_counter()
-    batches = cache_parsed(parse_files(spark, files))
-    batches.count()  # parse every line once and fill the cache (the job does this inside its first analysis)
+    day = count_and_account(parse_files(spark, files))
+    day.counts.count()  # parse and count every line (the job does this inside its first analysis)
     parsed = time.perf_counter()
-    result = six_analyses(batches)
+    result = six_analyses(day.counts)
     analysed = time.perf_counter()
-    lines = account_lines(batches)
+    lines = account_lines(day.lines)
     lines.quarantine.count()
     PHASES.update(parse=parsed - start, analyses=analysed - parsed, accounting=time.perf_counter() - analysed)
-    batches.unpersist()
+    day.unpersist()
     return result, lines.total_lines
-
-
-def run_uncached(spark, files):
-    return six_analyses(parse_files(spark, files)), None
 
 
 def timed(label, fn, *args):
@@ -200,7 +195,6 @@ def main(argv=None):
     parser.add_argument("--lines", type=int, action="append", help="lines per day (repeatable); default 1000000")
     parser.add_argument("--files", type=int, default=4, help="log files per day (one per web server)")
     parser.add_argument("--data-dir", default="/tmp/bench_access_logs")
-    parser.add_argument("--skip-uncached", action="store_true")
     parser.add_argument("--warmup-lines", type=int, default=50_000)
     args = parser.parse_args(argv)
     sizes = args.lines or [1_000_000]
@@ -214,32 +208,26 @@ def main(argv=None):
     # Warm-up on a small day: starts the Python workers (importing numpy and pyarrow
     # costs them ~1 s each) and JIT-compiles the JVM's line reader, so that neither
     # is charged to whichever measured run happens to come first.
-    timed("warm-up", run_cached, spark, day_files(args.data_dir, args.warmup_lines, args.files)[0])
+    timed("warm-up", run_job_passes, spark, day_files(args.data_dir, args.warmup_lines, args.files)[0])
     rows = []
     for lines in sizes:
         files, size_mb = day_files(args.data_dir, lines, args.files)
         load = os.getloadavg()[0]
-        cached_s, cached_mem = timed("cached", run_cached, spark, files)
-        if args.skip_uncached:
-            uncached_s, uncached_mem = float("nan"), 0
-        else:
-            uncached_s, uncached_mem = timed("uncached", run_uncached, spark, files)
+        spark_s, spark_mem = timed("spark", run_job_passes, spark, files)
         paths = [f.removeprefix("file://") for f in files]
         awk_s, awk_mem, awk_out = run_with_peak(["mawk", AWK_SIX_ANALYSES, *paths], {**os.environ, "LC_ALL": "C"})
         print(f"awk: {awk_s:.1f}s {awk_out.strip()}", file=sys.stderr, flush=True)
         duck_s, duck_mem, duck_out = run_with_peak([sys.executable, "-c", DUCKDB_SIX_ANALYSES, json.dumps(paths)])
         print(f"duckdb: {duck_s:.1f}s {duck_out.strip()}", file=sys.stderr, flush=True)
-        rows.append((lines, size_mb, cached_s, dict(PHASES), cached_mem, uncached_s, uncached_mem, awk_s, awk_mem,
-                     duck_s, duck_mem, load))
+        rows.append((lines, size_mb, spark_s, dict(PHASES), spark_mem, awk_s, awk_mem, duck_s, duck_mem, load))
 
-    print("| lines | MB | cached parse + 6 analyses | parse / analyses / accounting | lines/s | peak RSS |"
-          " 6 separate passes (no cache) | lines/s | peak RSS | cache gain | mawk single pass (1 core) | peak RSS |"
-          " Spark / mawk | DuckDB (2 threads) | peak RSS | Spark / DuckDB | load avg |")
-    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for lines, mb, cs, ph, cm, us, um, aw, am, dk, dm, load in rows:
-        print(f"| {lines:,} | {mb:.0f} | {cs:.1f} s | {ph['parse']:.1f} / {ph['analyses']:.1f} / {ph['accounting']:.1f} s"
-              f" | {lines / cs:,.0f} | {cm / 2**30:.2f} GiB | {us:.1f} s | "
-              f"{lines / us:,.0f} | {um / 2**30:.2f} GiB | {us / cs:.2f}x | {aw:.1f} s | {am / 2**20:.0f} MiB | "
+    print("| lines | MB | Spark: parse + 6 analyses | parse and count / analyses / accounting | lines/s | peak RSS |"
+          " mawk single pass (1 core) | peak RSS | Spark / mawk | DuckDB (2 threads) | peak RSS | Spark / DuckDB |"
+          " load avg |")
+    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for lines, mb, cs, ph, cm, aw, am, dk, dm, load in rows:
+        print(f"| {lines:,} | {mb:.0f} | {cs:.1f} s | {ph['parse']:.1f} / {ph['analyses']:.2f} / {ph['accounting']:.1f} s"
+              f" | {lines / cs:,.0f} | {cm / 2**30:.2f} GiB | {aw:.1f} s | {am / 2**20:.0f} MiB | "
               f"{cs / aw:.2f}x | {dk:.1f} s | {dm / 2**30:.2f} GiB | {cs / dk:.2f}x | {load:.1f} |")
     spark.stop()
 

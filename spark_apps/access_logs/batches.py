@@ -1,19 +1,16 @@
-"""The parsed form of access-log lines: column batches, the records of the cached RDD.
+"""The parsed form of access-log lines: column batches, the records of the parsed RDD.
 
 Every input partition (a slice of one file) becomes a few ``RequestBatch``
-records of up to ``BATCH_LINES`` consecutive lines each. A batch keeps, column
-by column, what the six analyses read of each request: client and URL
-dictionary-encoded (distinct values once, plus an int32 code per request),
-status and response bytes as numpy arrays. Lines that do not parse stay in the
-batch as ``(line number in the partition, reason, raw line)``.
+records of up to ``BATCH_LINES`` consecutive lines each (or one per block the task
+reads, see ``reader``). A batch keeps, column by column, what the six analyses read of
+each request: client and URL dictionary-encoded (distinct values once, plus an int32
+code per request), status and response bytes as numpy arrays. Lines that do not parse
+stay in the batch as ``(line number in the partition, reason, raw line)``.
 
-Why batches and not one tuple per request: PySpark stores a cached Python RDD as
-pickled bytes in the JVM and unpickles every record on each pass over it. With a
-tuple per request, each of the six analyses paid that (and a Python dict update)
-per request, so the cache saved little over re-parsing. A batch unpickles as a few
-flat arrays, and the analyses count with ``numpy.bincount`` over the codes, so a
-pass over the cache costs a small fraction of the parse. The RDD API is unchanged:
-the analyses are still ``mapPartitions`` + ``reduceByKey`` + ``takeOrdered``.
+Why batches and not one tuple per request: the analyses count with
+``numpy.bincount`` over a batch's codes (``analyses.count_partition``), so Python
+does per-key work, not per-request work, and the RDD API is unchanged: the analyses
+are still ``mapPartitions`` + ``reduceByKey`` + ``takeOrdered``.
 
 Parsing a batch: ``parser.parse_line`` (Python ``re``) costs ~4 us per line, most
 of it scanning the referrer and user agent. So a batch is first matched, all lines
@@ -150,6 +147,12 @@ def _digits(windows: np.ndarray, starts: np.ndarray, max_digits: int) -> np.ndar
     return value
 
 
+def _bools(mask: pa.BooleanArray) -> np.ndarray:
+    """A null-free Arrow boolean array as numpy (unpacking its bits: ``to_numpy`` would import pandas)."""
+    bits = np.frombuffer(mask.buffers()[1], dtype=np.uint8)
+    return np.unpackbits(bits, count=mask.offset + len(mask), bitorder="little")[mask.offset:].view(bool)
+
+
 def parse_buffer(file: str, partition: int, first_line: int, data: bytes, starts: np.ndarray,
                  ends: np.ndarray, replaced: dict[int, str] | None = None) -> RequestBatch:
     """Parse the lines ``data[starts[i]:ends[i]]`` (in order, each followed by its terminator byte
@@ -174,7 +177,7 @@ def parse_buffer(file: str, partition: int, first_line: int, data: bytes, starts
     offsets[n] = len(data) if n else 0
     # Value i is line i with its terminator (PLAIN_LINE_NL allows one trailing \n).
     text = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), buffer)
-    plain = pc.match_substring_regex(text, PLAIN_LINE_NL).to_numpy(zero_copy_only=False)
+    plain = _bools(pc.match_substring_regex(text, PLAIN_LINE_NL))
     if replaced:  # whatever RE2 made of their bytes, these lines take the Python path
         plain[list(replaced)] = False
     rows = np.flatnonzero(plain)

@@ -1,4 +1,4 @@
-"""Read one day of access logs into a cached RDD of column batches, with per-file line numbers.
+"""Read one day of access logs into column batches, counted in the same pass, with per-file line numbers.
 
 Every input partition (a slice of one file; gzip files are not splittable, so they
 are one partition) becomes ``RequestBatch`` records (see ``batches``), and every
@@ -8,6 +8,10 @@ carry their line counts, which let the driver turn "line k of partition p of fil
 f" into the line number within the file *after* the single parsing pass: the same
 trick as ``zipWithIndex``, without the extra pass over the text that
 ``zipWithIndex`` runs to count partitions.
+
+The job reads the batches once (``count_and_account``): each partition's batches are
+counted for the six analyses and reduced to their line records on the spot, so the
+parsed requests are never cached or read twice.
 """
 from __future__ import annotations
 
@@ -19,12 +23,12 @@ import numpy as np
 from pyspark import RDD, StorageLevel
 from pyspark.sql import SparkSession
 
-from spark_apps.access_logs import reader
+from spark_apps.access_logs import analyses, reader
 from spark_apps.access_logs.batches import parse_buffer, parse_partition
 from spark_apps.common import lake
 
 LOG_SUFFIXES = (".log", ".log.gz")
-PARTITIONS_PER_CORE = 2  # of the cached RDD; see parse_files
+PARTITIONS_PER_CORE = 2  # of the parsed RDD; see parse_files
 
 
 def list_log_files(spark: SparkSession, folder_uri: str) -> tuple[list[str], list[str]]:
@@ -77,8 +81,8 @@ def _file_sizes(spark: SparkSession, files: list[str]) -> list[tuple[str, int]]:
 def parse_files(spark: SparkSession, files: list[str]) -> RDD:
     """The ``RequestBatch`` RDD of ``files`` (not cached: the caller decides)."""
     sc = spark.sparkContext
-    # A few partitions per core: every pass over the cache (six analyses, two stages each)
-    # pays per-task overhead, for a few ms of numpy work per task.
+    # A few partitions per core, of similar size: enough to keep both cores busy to the end,
+    # few enough that each partition's key counts (what the shuffle moves) stay few.
     target = max(1, sc.defaultParallelism * PARTITIONS_PER_CORE)
     if files and all(reader.reads_itself(f) for f in files):
         # The tasks read their own bytes (see reader): an RDD of split groups, not of lines.
@@ -98,10 +102,51 @@ def parse_files(spark: SparkSession, files: list[str]) -> RDD:
     return batches.coalesce(target) if batches.getNumPartitions() > target else batches
 
 
-def cache_parsed(batches: RDD) -> RDD:
-    # MEMORY_AND_DISK: if the parsed day does not fit in executor memory, spill it
-    # rather than silently re-reading and re-parsing it for each analysis.
-    return batches.persist(StorageLevel.MEMORY_AND_DISK)
+@dataclass(frozen=True)
+class BatchLines:
+    """What ``account_lines`` needs of a ``RequestBatch``: its place, line count and bad lines."""
+
+    file: str
+    file_partition: int
+    lines: int
+    quarantined: list  # [(line_in_partition, reason, raw)]
+
+
+def _count_and_account_partition(batches):
+    line_records = []
+
+    def recorded(batches):
+        for batch in batches:
+            line_records.append(BatchLines(batch.file, batch.file_partition, batch.lines, batch.quarantined))
+            yield batch
+
+    yield from analyses.count_partition(recorded(batches))
+    yield from line_records
+
+
+@dataclass(frozen=True)
+class CountedDay:
+    counts: RDD  # ((kind, key), requests) for the six analyses (analyses.count_requests), cached
+    lines: RDD  # BatchLines, one per batch, for account_lines
+    _partials: RDD
+
+    def unpersist(self) -> None:
+        self.counts.unpersist()
+        self._partials.unpersist()
+
+
+def count_and_account(batches: RDD) -> CountedDay:
+    """One pass over the ``RequestBatch`` RDD: the six analyses' key counts and the line records.
+
+    Each partition emits its key counts (``analyses.count_partition``) and one ``BatchLines``
+    per batch; that (small) output is cached, because both the counts' shuffle and the line
+    accounting read it and the parse must run only once. MEMORY_AND_DISK: a day with very many
+    bad lines spills rather than being parsed again.
+    """
+    partials = batches.mapPartitions(_count_and_account_partition).persist(StorageLevel.MEMORY_AND_DISK)
+    counts = analyses.merge_counts(partials.filter(lambda record: type(record) is tuple))
+    return CountedDay(counts.persist(StorageLevel.MEMORY_AND_DISK),
+                      partials.filter(lambda record: type(record) is BatchLines), partials)
 
 
 @dataclass(frozen=True)
@@ -113,7 +158,10 @@ class LineAccounting:
 
 
 def account_lines(batches: RDD) -> LineAccounting:
-    """Line totals and the quarantine (bad lines with their line number in their file)."""
+    """Line totals and the quarantine (bad lines with their line number in their file).
+
+    ``batches``: ``RequestBatch`` or ``BatchLines`` records (only file, file_partition, lines
+    and quarantined are read)."""
     # One small record per batch; the driver holds (number of batches) of them.
     counts = batches.map(lambda b: (b.file, b.file_partition, b.lines, len(b.quarantined),
                                     Counter(reason for _line, reason, _raw in b.quarantined))).collect()

@@ -4,8 +4,9 @@
         --input s3://lake/raw/access_logs/date=2024-01-15 --log-date 2024-01-15 \\
         --summary-uri s3://lake/reports/access_logs --quarantine-uri s3://lake/quarantine/access_logs
 
-Reads every ``*.log`` / ``*.log.gz`` file of the day folder, parses each line once
-into a cached RDD of column batches (``batches.RequestBatch``), runs the six analyses on it and writes:
+Reads every ``*.log`` / ``*.log.gz`` file of the day folder, parses each line once into
+column batches (``batches.RequestBatch``) and, in the same pass, counts them by every key the
+six analyses need (``ingest.count_and_account``); the six analyses read those counts and it writes:
 
 * MySQL tables keyed by ``log_date`` (replace-by-day, so a rerun replaces the day):
   ``access_log_daily_summary``, ``access_log_top_clients``,
@@ -34,7 +35,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from spark_apps.access_logs import analyses
-from spark_apps.access_logs.ingest import account_lines, cache_parsed, list_log_files, parse_files
+from spark_apps.access_logs.ingest import account_lines, count_and_account, list_log_files, parse_files
 from spark_apps.common import data_quality, lake
 from spark_apps.common.mysql import ResultsDb, replace_rows
 from spark_apps.common.session import get_spark
@@ -92,27 +93,29 @@ TABLES = {  # table -> (schema, primary key)
 
 
 def analyse_day(spark: SparkSession, input_uri: str, top_n: int) -> dict:
-    """Parse the day once, run the six analyses; returns results (small ones as lists, big as RDDs)."""
+    """Parse the day once, run the six analyses; returns results (small ones as lists, big as RDDs).
+
+    ``result["day"]`` holds the cached counts: the caller unpersists it when done writing."""
     files, ignored = list_log_files(spark, input_uri)
     if not files:
         raise FileNotFoundError(f"no *.log or *.log.gz files in {input_uri} (ignored: {ignored})")
-    batches = cache_parsed(parse_files(spark, files))
-    result = six_analyses(batches, top_n)  # first pass parses and fills the cache
-    return {"files": files, "ignored_files": ignored, "batches": batches, "lines": account_lines(batches), **result}
+    day = count_and_account(parse_files(spark, files))
+    result = six_analyses(day.counts, top_n)  # the first analysis parses the day
+    return {"files": files, "ignored_files": ignored, "day": day, "lines": account_lines(day.lines), **result}
 
 
-def six_analyses(batches, top_n: int) -> dict:
-    """The six analyses over the parsed batches (also what bench/bench_access_logs.py times)."""
-    url_200 = analyses.url_200_counts(batches)
-    # One job for both numbers; writing url_200 later rereads only its shuffle output.
+def six_analyses(counts, top_n: int) -> dict:
+    """The six analyses over the day's key counts (also what bench/bench_access_logs.py times)."""
+    url_200 = analyses.url_200_counts(counts)
+    # One job for both numbers.
     distinct_200, requests_200 = url_200.map(lambda kv: (1, kv[1])).fold((0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
     return {
-        "clients": analyses.client_stats(batches, top_n),
+        "clients": analyses.client_stats(counts, top_n),
         "url_200": url_200, "distinct_200": distinct_200, "requests_200": requests_200,
-        "errors": analyses.client_errors(batches),
-        "large": analyses.large_responses(batches),
-        "top_urls": analyses.top_requested_urls(batches, top_n),
-        "top_404": analyses.top_404_urls(batches, top_n),
+        "errors": analyses.client_errors(counts),
+        "large": analyses.large_responses(counts),
+        "top_urls": analyses.top_requested_urls(counts, top_n),
+        "top_404": analyses.top_404_urls(counts, top_n),
     }
 
 
@@ -196,7 +199,7 @@ def run(
         summary["summary_uri"] = summary_file
         return summary
     finally:
-        result["batches"].unpersist()
+        result["day"].unpersist()
 
 
 def print_summary(summary: dict) -> None:

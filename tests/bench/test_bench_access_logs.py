@@ -18,5 +18,5 @@ def test_bench_runs_and_prints_its_table(tmp_path):
     table = [line for line in run.stdout.splitlines() if line.startswith("| 3,000 |")]
     assert len(table) == 1
     # the awk reference is approximate (it splits on spaces), so only the shape is compared
-    cached = next(line for line in run.stderr.splitlines() if line.startswith("cached:"))
-    assert cached.endswith(", 3000)")  # every generated line accounted for
+    spark = next(line for line in run.stderr.splitlines() if line.startswith("spark:"))
+    assert spark.endswith(", 3000)")  # every generated line accounted for

@@ -3,6 +3,7 @@ import pytest
 
 from spark_apps.access_logs import analyses
 from spark_apps.access_logs.batches import parse_partition
+from spark_apps.access_logs.ingest import account_lines, count_and_account
 
 pytestmark = pytest.mark.spark
 
@@ -24,18 +25,23 @@ LINES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def facts(spark):
+def _batches(spark):
     # Three partitions of 4/4/5 lines, batches of 2 lines: keys spread over many
     # batches and partitions, so the per-batch and per-partition combines both matter.
-    rdd = spark.sparkContext.parallelize(LINES, 3).mapPartitionsWithIndex(
-        lambda index, lines: parse_partition("test.log", index, lines, batch_lines=2)).cache()
-    yield rdd
-    rdd.unpersist()
+    return spark.sparkContext.parallelize(LINES, 3).mapPartitionsWithIndex(
+        lambda index, lines: parse_partition("test.log", index, lines, batch_lines=2))
 
 
-def test_two_of_thirteen_lines_fail(facts):
-    batches = facts.collect()
+@pytest.fixture(scope="module")
+def facts(spark):
+    """The thirteen lines' key counts (what the six analyses read)."""
+    counts = analyses.count_requests(_batches(spark)).cache()
+    yield counts
+    counts.unpersist()
+
+
+def test_two_of_thirteen_lines_fail(spark):
+    batches = _batches(spark).collect()
     assert sum(b.requests for b in batches) == 11  # L11 and L12 do not parse
     assert sum(b.lines for b in batches) == 13
     assert [(b.file_partition, line, reason) for b in batches for line, reason, _raw in b.quarantined] == [
@@ -86,8 +92,43 @@ def test_most_404_urls(facts):
     assert analyses.top_404_urls(facts, 5) == [("/missing", 2), ("/other", 1)]
 
 
+def test_one_pass_counts_every_kind_by_hand():
+    batches = list(parse_partition("test.log", 0, LINES, batch_lines=5))
+    counts = {}
+    for (kind, key), n in analyses.count_partition(batches):
+        assert (kind, key) not in counts  # one record per key: the batches are merged in the partition
+        counts.setdefault(kind, {})[key] = n
+    assert counts[analyses.CLIENT] == {"10.0.0.1": 3, "10.0.0.2": 3, "2001:db8::1": 2, "10.0.0.3": 2, "10.0.0.4": 1}
+    assert counts[analyses.URL] == {"/index.html": 3, "/missing": 2, "/a b.html": 1, "/login": 1,
+                                    "/caf\ufffd.html": 1, "-": 1, "/big.iso": 1, "/other": 1}
+    assert counts[analyses.URL_404] == {"/missing": 2, "/other": 1}
+    assert counts[analyses.URL_LARGE] == {"/index.html": 1, "/a b.html": 1, "/big.iso": 1}
+    assert counts[analyses.STATUS_4XX] == {403: 1, 404: 3, 408: 1}
+    assert sum(counts[analyses.URL_200].values()) == 6
+
+
+def test_count_and_account_reads_the_batches_once_for_counts_and_lines(spark):
+    parsed = spark.sparkContext.accumulator(0)
+
+    def counted(batch):
+        parsed.add(1)
+        return batch
+
+    day = count_and_account(_batches(spark).map(counted))
+    try:
+        assert sorted(analyses.url_200_counts(day.counts).collect()) == sorted(
+            analyses.url_200_counts(analyses.count_requests(_batches(spark))).collect())
+        lines = account_lines(day.lines)
+        assert (lines.total_lines, lines.quarantined_lines) == (13, 2)
+        assert lines.quarantine.count() == 2
+        assert analyses.client_stats(day.counts, 1).unique_ips == 5
+        assert parsed.value == 7  # 2 + 2 + 3 batches, each parsed once for all of the above
+    finally:
+        day.unpersist()
+
+
 def test_rankings_on_empty_input(spark):
-    empty = spark.sparkContext.parallelize([], 2)
+    empty = analyses.count_requests(spark.sparkContext.parallelize([], 2))
     assert analyses.top_404_urls(empty, 3) == []
     assert analyses.client_stats(empty, 3) == analyses.ClientStats(0, [])
     assert analyses.client_errors(empty) == analyses.ClientErrors(0, {})
@@ -104,6 +145,7 @@ def test_top_n_keeps_ranking_when_partitions_hold_many_keys(spark):
     # More keys per partition than the summariser keeps before pruning (4n+64):
     # the pruning must not lose the true top.
     ips = [f"10.0.{i // 256}.{i % 256}" for i in range(500)] + ["10.9.9.9"] * 7 + ["10.8.8.8"] * 7
-    stats = analyses.client_stats(_batches_of_facts(spark, [(ip, "/", 200, 1) for ip in ips], 2), top_n=3)
+    stats = analyses.client_stats(
+        analyses.count_requests(_batches_of_facts(spark, [(ip, "/", 200, 1) for ip in ips], 2)), top_n=3)
     assert stats.unique_ips == 502
     assert stats.top_clients == [("10.8.8.8", 7), ("10.9.9.9", 7), ("10.0.0.0", 1)]
