@@ -5,9 +5,9 @@
 For each size: generates the day once (kept under --data-dir for reuse), then on
 local[2] measures
 
-* Spark:    what the job does: one pass that parses every line and counts it by every key
-            the six analyses need, the six analyses over those counts and the line
-            accounting, also split into these three phases,
+* Spark:    what the job does: one Spark job that parses every line, counts it by every key
+            the six analyses need and summarises those counts into the six answers and the
+            line totals, then the listing of the quarantined lines (timed apart too),
 * awk:      one single-pass mawk script computing the same six answers on one core (a
             speed reference: it splits on spaces, so it is approximate for URLs with spaces,
             which are 0.1% of generated lines),
@@ -39,7 +39,7 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 from include.generators.access_logs import write_day  # noqa: E402
 from spark_apps.access_logs import job  # noqa: E402
-from spark_apps.access_logs.ingest import account_lines, count_and_account, parse_files  # noqa: E402
+from spark_apps.access_logs.ingest import count_and_account, parse_files, summarise_day  # noqa: E402
 
 DAY = date(2024, 1, 15)
 AWK_SIX_ANALYSES = r"""
@@ -145,26 +145,24 @@ class PeakMemory:
         self._thread.join()
 
 
-def six_analyses(counts, top_n=10):
+def six_analyses(totals, counts, top_n=10):
     """The job's own six analyses, reduced to the headline numbers."""
-    result = job.six_analyses(counts, top_n)
+    result = job.six_analyses(totals, counts, top_n)
     return (result["clients"].unique_ips, result["distinct_200"], result["errors"].total, result["large"].total,
             result["top_urls"][0], result["top_404"][0])
 
 
-PHASES: dict = {}  # seconds of the last run: parse and count, analyses, accounting
+PHASES: dict = {}  # seconds of the last run: the job that answers, the quarantine listing
 
 
 def run_job_passes(spark, files):
     start = time.perf_counter()
     day = count_and_account(parse_files(spark, files))
-    day.counts.count()  # parse and count every line (the job does this inside its first analysis)
-    parsed = time.perf_counter()
-    result = six_analyses(day.counts)
-    analysed = time.perf_counter()
-    lines = account_lines(day.lines)
+    totals, lines = summarise_day(day, 10)  # the job's one job: parse, count, summarise, count lines
+    result = six_analyses(totals, day.counts)
+    answered = time.perf_counter()
     lines.quarantine.count()
-    PHASES.update(parse=parsed - start, analyses=analysed - parsed, accounting=time.perf_counter() - analysed)
+    PHASES.update(answers=answered - start, quarantine=time.perf_counter() - answered)
     day.unpersist()
     return result, lines.total_lines
 
@@ -221,12 +219,12 @@ def main(argv=None):
         print(f"duckdb: {duck_s:.1f}s {duck_out.strip()}", file=sys.stderr, flush=True)
         rows.append((lines, size_mb, spark_s, dict(PHASES), spark_mem, awk_s, awk_mem, duck_s, duck_mem, load))
 
-    print("| lines | MB | Spark: parse + 6 analyses | parse and count / analyses / accounting | lines/s | peak RSS |"
+    print("| lines | MB | Spark: parse + 6 analyses | answers / quarantine listing | lines/s | peak RSS |"
           " mawk single pass (1 core) | peak RSS | Spark / mawk | DuckDB (2 threads) | peak RSS | Spark / DuckDB |"
           " load avg |")
     print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for lines, mb, cs, ph, cm, aw, am, dk, dm, load in rows:
-        print(f"| {lines:,} | {mb:.0f} | {cs:.1f} s | {ph['parse']:.1f} / {ph['analyses']:.2f} / {ph['accounting']:.1f} s"
+        print(f"| {lines:,} | {mb:.0f} | {cs:.1f} s | {ph['answers']:.1f} / {ph['quarantine']:.1f} s"
               f" | {lines / cs:,.0f} | {cm / 2**30:.2f} GiB | {aw:.1f} s | {am / 2**20:.0f} MiB | "
               f"{cs / aw:.2f}x | {dk:.1f} s | {dm / 2**30:.2f} GiB | {cs / dk:.2f}x | {load:.1f} |")
     spark.stop()

@@ -6,7 +6,8 @@
 
 Reads every ``*.log`` / ``*.log.gz`` file of the day folder, parses each line once into
 column batches (``batches.RequestBatch``) and, in the same pass, counts them by every key the
-six analyses need (``ingest.count_and_account``); the six analyses read those counts and it writes:
+six analyses need (``ingest.count_and_account``); one job parses, counts and summarises the day
+(``ingest.summarise_day``), the six answers are read from that summary, and it writes:
 
 * MySQL tables keyed by ``log_date`` (replace-by-day, so a rerun replaces the day):
   ``access_log_daily_summary``, ``access_log_top_clients``,
@@ -35,7 +36,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from spark_apps.access_logs import analyses
-from spark_apps.access_logs.ingest import account_lines, count_and_account, list_log_files, parse_files
+from spark_apps.access_logs.ingest import count_and_account, list_log_files, parse_files, summarise_day
 from spark_apps.common import data_quality, lake
 from spark_apps.common.mysql import ResultsDb, replace_rows
 from spark_apps.common.session import get_spark
@@ -100,22 +101,21 @@ def analyse_day(spark: SparkSession, input_uri: str, top_n: int) -> dict:
     if not files:
         raise FileNotFoundError(f"no *.log or *.log.gz files in {input_uri} (ignored: {ignored})")
     day = count_and_account(parse_files(spark, files))
-    result = six_analyses(day.counts, top_n)  # the first analysis parses the day
-    return {"files": files, "ignored_files": ignored, "day": day, "lines": account_lines(day.lines), **result}
+    totals, lines = summarise_day(day, top_n)  # one job: parse, count, summarise, count lines
+    return {"files": files, "ignored_files": ignored, "day": day, "lines": lines,
+            **six_analyses(totals, day.counts, top_n)}
 
 
-def six_analyses(counts, top_n: int) -> dict:
-    """The six analyses over the day's key counts (also what bench/bench_access_logs.py times)."""
-    url_200 = analyses.url_200_counts(counts)
-    # One job for both numbers.
-    distinct_200, requests_200 = url_200.map(lambda kv: (1, kv[1])).fold((0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
+def six_analyses(totals: dict, counts, top_n: int) -> dict:
+    """The six answers from the day's summarised counts (also what bench/bench_access_logs.py reports)."""
+    url_200 = analyses.url_200_counts(totals, counts)
     return {
-        "clients": analyses.client_stats(counts, top_n),
-        "url_200": url_200, "distinct_200": distinct_200, "requests_200": requests_200,
-        "errors": analyses.client_errors(counts),
-        "large": analyses.large_responses(counts),
-        "top_urls": analyses.top_requested_urls(counts, top_n),
-        "top_404": analyses.top_404_urls(counts, top_n),
+        "clients": analyses.client_stats(totals, top_n),
+        "url_200": url_200.url_counts, "distinct_200": url_200.distinct_urls, "requests_200": url_200.requests,
+        "errors": analyses.client_errors(totals),
+        "large": analyses.large_responses(totals, counts),
+        "top_urls": analyses.top_requested_urls(totals, top_n),
+        "top_404": analyses.top_404_urls(totals, top_n),
     }
 
 

@@ -1,9 +1,11 @@
 """The six analyses on a dozen hand-written lines; expected answers counted by hand below."""
+import json
+
 import pytest
 
 from spark_apps.access_logs import analyses
 from spark_apps.access_logs.batches import parse_partition
-from spark_apps.access_logs.ingest import account_lines, count_and_account
+from spark_apps.access_logs.ingest import count_and_account, summarise_day
 
 pytestmark = pytest.mark.spark
 
@@ -33,11 +35,17 @@ def _batches(spark):
 
 
 @pytest.fixture(scope="module")
-def facts(spark):
+def counts(spark):
     """The thirteen lines' key counts (what the six analyses read)."""
     counts = analyses.count_requests(_batches(spark)).cache()
     yield counts
     counts.unpersist()
+
+
+@pytest.fixture(scope="module")
+def totals(counts):
+    """Their summary, with the top 10 of every ranking."""
+    return analyses.totals(counts, 10)
 
 
 def test_two_of_thirteen_lines_fail(spark):
@@ -50,8 +58,8 @@ def test_two_of_thirteen_lines_fail(spark):
     ]
 
 
-def test_unique_clients_and_top_clients(facts):
-    stats = analyses.client_stats(facts, top_n=3)
+def test_unique_clients_and_top_clients(totals):
+    stats = analyses.client_stats(totals, top_n=3)
     # 10.0.0.1: L1 L2 L8 = 3; 10.0.0.2: L3 L9 L13 = 3; 2001:db8::1: L4 L5 = 2;
     # 10.0.0.3: L6 L7 = 2; 10.0.0.4: L10 = 1  -> 5 clients.
     assert stats.unique_ips == 5
@@ -59,37 +67,39 @@ def test_unique_clients_and_top_clients(facts):
     assert stats.top_clients == [("10.0.0.1", 3), ("10.0.0.2", 3), ("10.0.0.3", 2)]
 
 
-def test_url_200_counts(facts):
+def test_url_200_counts(totals, counts):
     # 200s: L1 L2 L5 /index.html, L6 "/a b.html", L8 /caf\ufffd.html, L10 /big.iso
-    assert sorted(analyses.url_200_counts(facts).collect()) == [
+    url_200 = analyses.url_200_counts(totals, counts)
+    assert sorted(url_200.url_counts.collect()) == [
         ("/a b.html", 1), ("/big.iso", 1), ("/caf\ufffd.html", 1), ("/index.html", 3)]
+    assert (url_200.distinct_urls, url_200.requests) == (4, 6)
 
 
-def test_client_errors(facts):
-    errors = analyses.client_errors(facts)
+def test_client_errors(totals):
+    errors = analyses.client_errors(totals)
     # 404: L3 L4 L13; 403: L7; 408: L9
     assert errors.total == 5
     assert errors.by_status == {403: 1, 404: 3, 408: 1}
 
 
-def test_large_responses(facts):
-    large = analyses.large_responses(facts)
+def test_large_responses(totals, counts):
+    large = analyses.large_responses(totals, counts)
     # > 5000: L2 6000, L6 7000, L10 5001 (L8 has exactly 5000)
     assert large.total == 3
     assert sorted(large.url_counts.collect()) == [("/a b.html", 1), ("/big.iso", 1), ("/index.html", 1)]
 
 
-def test_most_requested_urls(facts):
+def test_most_requested_urls(totals):
     # /index.html L1 L2 L5 = 3, /missing L3 L4 = 2, then six URLs with 1 request sorted as
     # strings: "-" (L9) < "/a b.html" < ...
-    assert analyses.top_requested_urls(facts, 1) == [("/index.html", 3)]
-    assert analyses.top_requested_urls(facts, 4) == [
+    assert analyses.top_requested_urls(totals, 1) == [("/index.html", 3)]
+    assert analyses.top_requested_urls(totals, 4) == [
         ("/index.html", 3), ("/missing", 2), ("-", 1), ("/a b.html", 1)]
 
 
-def test_most_404_urls(facts):
+def test_most_404_urls(totals):
     # 404: /missing L3 L4 = 2, /other L13 = 1
-    assert analyses.top_404_urls(facts, 5) == [("/missing", 2), ("/other", 1)]
+    assert analyses.top_404_urls(totals, 5) == [("/missing", 2), ("/other", 1)]
 
 
 def test_one_pass_counts_every_kind_by_hand():
@@ -116,19 +126,22 @@ def test_count_and_account_reads_the_batches_once_for_counts_and_lines(spark):
 
     day = count_and_account(_batches(spark).map(counted))
     try:
-        assert sorted(analyses.url_200_counts(day.counts).collect()) == sorted(
-            analyses.url_200_counts(analyses.count_requests(_batches(spark))).collect())
-        lines = account_lines(day.lines)
+        totals, lines = summarise_day(day, 2)  # one job: the counts' summary and the line counts
+        assert totals == analyses.totals(analyses.count_requests(_batches(spark)), 2)
+        assert analyses.client_stats(totals, 2) == analyses.ClientStats(5, [("10.0.0.1", 3), ("10.0.0.2", 3)])
+        assert analyses.client_errors(totals).by_status == {403: 1, 404: 3, 408: 1}  # every 4xx code, not 2
         assert (lines.total_lines, lines.quarantined_lines) == (13, 2)
-        assert lines.quarantine.count() == 2
-        assert analyses.client_stats(day.counts, 1).unique_ips == 5
+        assert lines.reasons == {"unterminated request quote (truncated line?)": 1,
+                                 "missing client, ident or user field": 1}
+        assert [json.loads(row)["line"] for row in lines.quarantine.collect()] == [11, 12]
+        assert sorted(analyses.url_200_counts(totals, day.counts).url_counts.collect())[-1] == ("/index.html", 3)
         assert parsed.value == 7  # 2 + 2 + 3 batches, each parsed once for all of the above
     finally:
         day.unpersist()
 
 
 def test_rankings_on_empty_input(spark):
-    empty = analyses.count_requests(spark.sparkContext.parallelize([], 2))
+    empty = analyses.totals(analyses.count_requests(spark.sparkContext.parallelize([], 2)), 3)
     assert analyses.top_404_urls(empty, 3) == []
     assert analyses.client_stats(empty, 3) == analyses.ClientStats(0, [])
     assert analyses.client_errors(empty) == analyses.ClientErrors(0, {})
@@ -145,7 +158,7 @@ def test_top_n_keeps_ranking_when_partitions_hold_many_keys(spark):
     # More keys per partition than the summariser keeps before pruning (4n+64):
     # the pruning must not lose the true top.
     ips = [f"10.0.{i // 256}.{i % 256}" for i in range(500)] + ["10.9.9.9"] * 7 + ["10.8.8.8"] * 7
-    stats = analyses.client_stats(
-        analyses.count_requests(_batches_of_facts(spark, [(ip, "/", 200, 1) for ip in ips], 2)), top_n=3)
+    counts = analyses.count_requests(_batches_of_facts(spark, [(ip, "/", 200, 1) for ip in ips], 2))
+    stats = analyses.client_stats(analyses.totals(counts, 3), top_n=3)
     assert stats.unique_ips == 502
     assert stats.top_clients == [("10.8.8.8", 7), ("10.9.9.9", 7), ("10.0.0.0", 1)]
