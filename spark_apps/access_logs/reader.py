@@ -147,8 +147,24 @@ def _filesystem(uri: str, s3: dict):
     raise ValueError(f"not a file:// or s3:// URI: {uri}")
 
 
-def _plain_blocks(handle, start: int, end: int, chunk: int) -> Iterator[bytes]:
-    """Blocks of whole lines of the lines starting in ``[start, end)``; the last may lack its ``\\n``."""
+def _read_block(handle, pos: int, size: int) -> bytearray:
+    """Up to ``size`` bytes from ``pos`` (fewer only at the end of the file)."""
+    block = bytearray(size)
+    handle.seek(pos)
+    got = handle.readinto(block)
+    if got < size:
+        del block[got:]
+    return block
+
+
+def _plain_blocks(handle, start: int, end: int, chunk: int) -> Iterator[bytearray]:
+    """Blocks of whole lines of the lines starting in ``[start, end)``; the last may lack its ``\\n``.
+
+    Each block is read from the start of its first line and cut after its last ``\\n`` in place
+    (a bytearray shrinks without a copy); the cut-off partial line is read again as the start of
+    the next block. Gluing a carried tail onto the next block and slicing the cut instead copied
+    every block twice: a third of the reading time.
+    """
     begin = 0
     if start > 0:  # skip the line that started in the previous split (it reads it to its end)
         pos = start - 1
@@ -163,27 +179,27 @@ def _plain_blocks(handle, start: int, end: int, chunk: int) -> Iterator[bytes]:
             pos += len(probe)
     if begin >= end:
         return
-    pos, carry = begin, b""
+    pos, size, past_end = begin, chunk, _PROBE_BYTES
     while True:
-        block = handle.read_at(min(chunk, end - pos) if pos < end else _PROBE_BYTES, pos)
-        if not block:  # end of file
-            if carry:
-                yield carry
+        want = min(size, end - pos + past_end)  # the last block: only a little past the split's end
+        block = _read_block(handle, pos, want)
+        at_eof = len(block) < want
+        if not block:
             return
-        pos += len(block)
-        data = carry + block if carry else block
-        if pos < end:
-            cut = data.rfind(b"\n") + 1
-            if cut:
-                yield data if cut == len(data) else data[:cut]
-            carry = data[cut:]
-            continue
-        # The split's last line is the one holding byte end - 1: it ends at the first \n from there.
-        newline = data.find(b"\n", max(0, end - 1 - (pos - len(data))))
-        if newline >= 0:
-            yield data[:newline + 1]
+        last = end - 1 - pos  # where byte end - 1 is in this block: its line is the split's last
+        cut = block.find(b"\n", last) + 1 if last < len(block) else block.rfind(b"\n") + 1
+        if cut:
+            if cut < len(block):
+                del block[cut:]
+            yield block
+            if last < len(block):
+                return
+            pos, size, past_end = pos + cut, chunk, _PROBE_BYTES
+        elif at_eof:  # the file's last line, without a terminator
+            yield block
             return
-        carry = data
+        else:  # no line ends in this block: read a larger one from the same line start
+            size, past_end = size * 2, past_end * 2
 
 
 def _gzip_blocks(stream, chunk: int) -> Iterator[bytes]:
