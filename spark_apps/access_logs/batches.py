@@ -227,12 +227,23 @@ def parse_buffer(file: str, partition: int, first_line: int, data: bytes, starts
         if facts:
             ip, url, st, sz = zip(*facts)
             ip_index = {value: code for code, value in enumerate(distinct_ips)}
-            # keep requests in line order: merge by position
-            order = np.argsort(np.concatenate([rows, positions]), kind="stable")
-            ip_codes = np.concatenate([ip_codes, _codes_for(ip, distinct_ips, ip_index)]).astype(np.int32)[order]
-            url_codes = np.concatenate([url_codes, _codes_for(url, distinct_urls, url_index)]).astype(np.int32)[order]
-            status = np.concatenate([status, np.array(st, dtype=np.int16)])[order]
-            size = np.concatenate([size, np.array(sz, dtype=np.int64)])[order]
+            # Keep requests in line order: rows and positions are disjoint sorted line indexes, so each
+            # request's place is its rank in its own list plus the other list's lines before it
+            # (a scatter, where sorting the concatenation cost several times more).
+            positions = np.array(positions, dtype=np.int64)
+            plain_slot = np.arange(len(rows)) + np.searchsorted(positions, rows)
+            fact_slot = np.arange(len(positions)) + np.searchsorted(rows, positions)
+
+            def merged(plain_values, fact_values, dtype):
+                out = np.empty(len(rows) + len(positions), dtype=dtype)
+                out[plain_slot] = plain_values
+                out[fact_slot] = fact_values
+                return out
+
+            ip_codes = merged(ip_codes, _codes_for(ip, distinct_ips, ip_index), np.int32)
+            url_codes = merged(url_codes, _codes_for(url, distinct_urls, url_index), np.int32)
+            status = merged(status, st, np.int16)
+            size = merged(size, sz, np.int64)
     return RequestBatch(file, partition, first_line, n, distinct_ips, ip_codes.astype(np.int32, copy=False),
                         distinct_urls, url_codes.astype(np.int32, copy=False), status.astype(np.int16, copy=False),
                         size.astype(np.int64, copy=False), quarantined)
