@@ -38,7 +38,8 @@ MIN_SPLIT_BYTES = 32 << 20  # no point cutting a file finer than one chunk
 MAX_SPLIT_BYTES = 512 << 20  # and keep a task's share (and its cached batches) bounded
 _PROBE_BYTES = 64 << 10
 _BOM = b"\xef\xbb\xbf"
-_HIGH_BITS = np.uint64(0x8080808080808080)
+_ASCII_BLOCK = 4096  # bytes per block in the search for non-ASCII bytes
+_MAX_FLAGGED_BLOCKS = 256
 
 
 @dataclass(frozen=True)
@@ -217,20 +218,33 @@ def _gzip_blocks(stream, chunk: int) -> Iterator[bytes]:
         carry = data[cut:]
 
 
+def _non_ascii_bytes(buf: np.ndarray) -> np.ndarray:
+    """Positions of the bytes >= 0x80 in ``buf``, found block by block.
+
+    A block's maximum is far cheaper than a comparison plus ``flatnonzero`` over every byte, and
+    in a log the few non-ASCII bytes sit in a few blocks; when many blocks have some, one pass
+    over every byte is cheaper than looping over the blocks.
+    """
+    whole = len(buf) // _ASCII_BLOCK * _ASCII_BLOCK
+    flagged = np.flatnonzero(buf[:whole].reshape(-1, _ASCII_BLOCK).max(axis=1) >= 0x80)
+    if len(flagged) > _MAX_FLAGGED_BLOCKS:
+        return np.flatnonzero(buf >= 0x80)
+    parts = [block * _ASCII_BLOCK + np.flatnonzero(buf[block * _ASCII_BLOCK:(block + 1) * _ASCII_BLOCK] >= 0x80)
+             for block in flagged.tolist()]
+    parts.append(whole + np.flatnonzero(buf[whole:] >= 0x80))
+    return np.concatenate(parts)
+
+
 def _invalid_utf8(data: bytes, newlines: np.ndarray) -> dict[int, str]:
     """``{line index: the line decoded with U+FFFD replacements}`` for lines that are not valid UTF-8.
 
     Replacement is Hadoop's ``Text.toString`` rule (each invalid sequence becomes U+FFFD). Only
-    lines holding a non-ASCII byte (found eight bytes at a time) are decoded; the buffer itself is
+    lines holding a non-ASCII byte (``_non_ascii_bytes``) are decoded; the buffer itself is
     never copied: the parser takes these lines from here instead.
     """
     if data.isascii():
         return {}
-    buf = np.frombuffer(data, dtype=np.uint8)
-    whole = len(data) // 8 * 8
-    words = np.flatnonzero(buf[:whole].view(np.uint64) & _HIGH_BITS) * 8
-    at = (words[:, None] + np.arange(8)).ravel()
-    at = np.concatenate([at[buf[at] >= 0x80], whole + np.flatnonzero(buf[whole:] >= 0x80)])
+    at = _non_ascii_bytes(np.frombuffer(data, dtype=np.uint8))
     replaced = {}
     for line in np.unique(np.searchsorted(newlines, at)).tolist():  # line k ends at newlines[k]
         raw = data[int(newlines[line - 1]) + 1 if line else 0:int(newlines[line]) if line < len(newlines) else len(data)]

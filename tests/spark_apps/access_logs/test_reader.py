@@ -3,6 +3,7 @@ import gzip
 import re
 from datetime import date
 
+import numpy as np
 import pytest
 
 from include.generators.access_logs import generate_lines
@@ -138,3 +139,13 @@ def test_same_lines_as_spark_text_file(spark, tmp_path):
         path.write_bytes(content)
         assert spark.sparkContext.textFile(path.as_uri()).collect() == _hadoop_lines(
             gzip.decompress(content) if name.endswith(".gz") else content), name
+
+
+@pytest.mark.parametrize("non_ascii", [
+    [], [0], [4095, 4096], [10_000, 10_001, 19_999],  # at block edges, and in the unblocked tail
+    list(range(0, 2_000_000, 3_000)),  # in more blocks than it loops over: the one-pass fallback
+])
+def test_non_ascii_bytes_are_all_found(non_ascii):
+    buf = np.full(2_000_000 if len(non_ascii) > 100 else 20_000, ord("a"), dtype=np.uint8)
+    buf[non_ascii] = 0xE9
+    assert reader._non_ascii_bytes(buf).tolist() == non_ascii
