@@ -160,7 +160,7 @@ def test_access_log_day_same_on_s3a_as_on_file(spark, s3_lake, s3_client, tmp_pa
             summary = job.summary_of(day, result)
             quarantine = result["lines"].quarantine.collect()
         finally:
-            result["batches"].unpersist()
+            result["day"].unpersist()
         return summary, quarantine
 
     on_file, file_bad = analysed(f"file://{tmp_path}/raw/date={day}")  # as lake.join spells it
