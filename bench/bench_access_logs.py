@@ -145,7 +145,10 @@ class PeakMemory:
         self._thread.join()
 
 
-def six_analyses(totals, counts, top_n=10):
+TOP_N = 10  # as the job's default --top-n
+
+
+def six_analyses(totals, counts, top_n=TOP_N):
     """The job's own six analyses, reduced to the headline numbers."""
     result = job.six_analyses(totals, counts, top_n)
     return (result["clients"].unique_ips, result["distinct_200"], result["errors"].total, result["large"].total,
@@ -158,7 +161,7 @@ PHASES: dict = {}  # seconds of the last run: the job that answers, the quaranti
 def run_job_passes(spark, files):
     start = time.perf_counter()
     day = count_and_account(parse_files(spark, files))
-    totals, lines = summarise_day(day, 10)  # the job's one job: parse, count, summarise, count lines
+    totals, lines = summarise_day(day, TOP_N)  # the job's one job: parse, count, summarise, count lines
     result = six_analyses(totals, day.counts)
     answered = time.perf_counter()
     lines.quarantine.count()

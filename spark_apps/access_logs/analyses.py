@@ -115,15 +115,17 @@ def summarise_counts(pairs: Iterable[tuple], top_n: int) -> dict:
     keys = dict.fromkeys(KINDS, 0)
     requests = dict.fromkeys(KINDS, 0)
     top: dict = {kind: [] for kind in KINDS}
+    size = {kind: _top_size(kind, top_n) for kind in KINDS}
+    bound = {kind: 4 * size[kind] + 64 for kind in KINDS}  # bound memory: keep only candidates
     for (kind, key), n in pairs:
         keys[kind] += 1
         requests[kind] += n
         candidates = top[kind]
         candidates.append((key, n))
-        if len(candidates) > 4 * _top_size(kind, top_n) + 64:  # bound memory: keep only candidates
-            top[kind] = heapq.nsmallest(_top_size(kind, top_n), candidates, key=_ranking_key)
-    return {kind: KindTotals(keys[kind], requests[kind],
-                             heapq.nsmallest(_top_size(kind, top_n), top[kind], key=_ranking_key)) for kind in KINDS}
+        if len(candidates) > bound[kind]:
+            top[kind] = heapq.nsmallest(size[kind], candidates, key=_ranking_key)
+    return {kind: KindTotals(keys[kind], requests[kind], heapq.nsmallest(size[kind], top[kind], key=_ranking_key))
+            for kind in KINDS}
 
 
 def merge_totals(partitions: Iterable[dict], top_n: int) -> dict:

@@ -10,7 +10,7 @@ stay in the batch as ``(line number in the partition, reason, raw line)``.
 Why batches and not one tuple per request: the analyses count with
 ``numpy.bincount`` over a batch's codes (``analyses.count_partition``), so Python
 does per-key work, not per-request work, and the RDD API is unchanged: the analyses
-are still ``mapPartitions`` + ``reduceByKey`` + ``takeOrdered``.
+are still ``mapPartitions`` + ``reduceByKey``, then one summary of the merged counts.
 
 Parsing a batch: ``parser.parse_line`` (Python ``re``) costs ~4 us per line, most
 of it scanning the referrer and user agent. So a batch is first matched, all lines
