@@ -59,6 +59,16 @@ def _corpus():
         f'10.1.2.3 - - {TS} "GET / HTTP/1.1" 200 {"9" * 18}',
         f'10.1.2.3 - - {TS} "GET / HTTP/1.1" 200 {"9" * 19}',  # too big for int64: quarantined
         f'ünïcode-host - - {TS} "GET /ü HTTP/1.1" 200 1 "-" "ä"',
+        # clients around the 16-byte key of the fast path, and host names / full IPv6 beyond it
+        f'123.123.123.123 - - {TS} "GET / HTTP/1.1" 200 1',
+        f'1234567890123456 - - {TS} "GET / HTTP/1.1" 200 1',
+        f'crawl-66-249-66-1.googlebot.com - - {TS} "GET /robots.txt HTTP/1.1" 200 68 "-" "Googlebot/2.1"',
+        f'2001:0db8:85a3:0000:0000:8a2e:0370:7334 - - {TS} "GET /x HTTP/1.1" 404 - "-" "ua"',
+        # ident and user other than '-': the request's quote is not at its usual place
+        f'10.1.2.3 - frank {TS} "GET / HTTP/1.1" 200 1',
+        f'10.1.2.3 ident - {TS} "GET / HTTP/1.1" 200 1',
+        f'10.1.2.3 - -x {TS} "GET / HTTP/1.1" 200 1',
+        f'10.1.2.3 - - {TS} "GET /a" 200 1',  # a request short enough to sit inside its string view
     ]
     return [candidate for line in lines for candidate in [line, *_mutations(line, rng)]]
 
