@@ -211,20 +211,43 @@ _SPACES = np.uint64(0x2020202020202020)
 _ONES = np.uint64(0x0101010101010101)
 _HIGH_BITS = np.uint64(0x8080808080808080)
 _LOW_BYTES = np.array([(1 << 8 * k) - 1 for k in range(9)], dtype=np.uint64)  # [k]: the low k bytes of a word
+_ZEROS = np.uint64(0x3030303030303030)
 _DASH_HEAD = np.uint64(int.from_bytes(b" - - ", "little"))  # what follows a client when ident and user are '-'
+
+
+def _lowest_flagged_byte(flags: np.ndarray) -> np.ndarray:
+    """Index of the lowest byte whose high bit is set in each uint64 of ``flags`` (-1 if none).
+
+    ``frexp`` reads off the position of the lowest set bit exactly (a power of two is exact in a
+    float): ``frexp(2**(8k + 7)) = (0.5, 8k + 8)`` and ``frexp(0) = (0, 0)``.
+    """
+    lowest = flags & (~flags + np.uint64(1))
+    return (np.frexp(lowest.astype(np.float64))[1] - 8) // 8
 
 
 def _first_space(words: np.ndarray) -> np.ndarray:
     """Index of the first space byte in each little-endian uint64 word (-1 if none), eight bytes per step.
 
-    The bit trick finds zero bytes of ``word ^ spaces``: the lowest flagged byte is always the first
-    zero (only bytes above a zero can be flagged wrongly); ``frexp`` reads off the position of the
-    lowest set bit (2**(8k + 7) for byte k), exactly, as a power of two is exact in a float.
+    The bit trick flags the bytes of ``word ^ spaces`` that are zero: the lowest flagged byte is
+    always the first zero (only bytes above a zero can be flagged wrongly).
     """
     t = words ^ _SPACES
-    flags = (t - _ONES) & ~t & _HIGH_BITS
-    lowest = flags & (~flags + np.uint64(1))
-    return (np.frexp(lowest.astype(np.float64))[1] - 8) // 8  # frexp(2**(8k+7)) = (0.5, 8k + 8); frexp(0) = (0, 0)
+    return _lowest_flagged_byte((t - _ONES) & ~t & _HIGH_BITS)
+
+
+def _first_below_digits(words: np.ndarray) -> np.ndarray:
+    """Index of the first byte below ``'0'`` in each word (-1 if none): the same trick, for bytes < 0x30."""
+    return _lowest_flagged_byte((words - _ZEROS) & ~words & _HIGH_BITS)
+
+
+def _decimal(words: np.ndarray, digits: np.ndarray) -> np.ndarray:
+    """The number written by the first ``digits`` (0-8) bytes of each word (ASCII digits, first digit
+    lowest), in three multiply-adds over digit pairs, quads and octets (SWAR)."""
+    v = (words - _ZEROS) & _LOW_BYTES[digits]  # digit values; a borrow from the bytes past them is masked off
+    v = v << ((8 - digits) * 8).astype(np.uint64)  # right-align: the freed low bytes are leading zeros
+    v = (v * np.uint64(10) + (v >> np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
+    v = (v * np.uint64(100) + (v >> np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
+    return ((v * np.uint64(10000) + (v >> np.uint64(32))) & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 
 def _clients(text: _Bytes, buffer: pa.Buffer, lines: pa.BinaryArray, rows: np.ndarray,
@@ -265,23 +288,27 @@ def _clients(text: _Bytes, buffer: pa.Buffer, lines: pa.BinaryArray, rows: np.nd
     return distinct, codes, length
 
 
-_MAX_DIGITS = 18  # of a byte count: what int64 holds whatever the digits (parse_line's longer ones are quarantined)
-# _TENS[k, j]: the weight of digit j in a number of k digits (0 for j >= k)
-_TENS = np.array([[10 ** (k - 1 - j) if j < k else 0 for j in range(_MAX_DIGITS)] for k in range(_MAX_DIGITS + 1)],
-                 dtype=np.int64)
-
-
 def _status_and_bytes(text: _Bytes, close_quote: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Status (int16) and response bytes (int64; '-' is 0) of plain lines, from the request's closing quote.
 
-    In a plain line ``" SSS N`` follows the request: three status digits, a space and 1-18 digits or '-'.
+    In a plain line ``" SSS N`` follows the request: three status digits, a space and 1-18 digits
+    or '-', then a space, the line's end or the buffer's end (all bytes below '0', like '-'), so the
+    count's digits run up to the first byte below '0'.
     """
-    after = text.at(close_quote + 2, 4 + _MAX_DIGITS) - np.uint8(48)  # a non-digit byte wraps around to 10 or more
-    status = after[:, 0].astype(np.int16) * 100 + after[:, 1].astype(np.int16) * 10 + after[:, 2]
-    past_digits = after[:, 4:] >= 10
-    digits = np.where(past_digits.any(axis=1), past_digits.argmax(axis=1), _MAX_DIGITS)  # the first non-digit
-    longest = int(digits.max(initial=0))
-    size = (after[:, 4:4 + longest] * _TENS[digits, :longest]).sum(axis=1)
+    words = text.at(close_quote + 2, 16).view("<u8")  # "SSS NNNN", "NNNNNNNN"
+    status = (words[:, 0] - _ZEROS).astype(np.int64)
+    status = ((status & 0xFF) * 100 + (status >> 8 & 0xFF) * 10 + (status >> 16 & 0xFF)).astype(np.int16)
+    count = (words[:, 0] >> np.uint64(32)) | (words[:, 1] << np.uint64(32))  # its first 8 bytes
+    digits = _first_below_digits(count)
+    size = _decimal(count, np.where(digits >= 0, digits, 8))
+    longer = np.flatnonzero(digits < 0)  # more than 8 digits (at most 18: the pattern says so)
+    if len(longer):
+        rest = text.at(close_quote[longer] + 14, 16).view("<u8")  # digits 9-16, 17-18
+        second, third = _first_below_digits(rest[:, 0]), _first_below_digits(rest[:, 1])
+        n2 = np.where(second >= 0, second, 8)
+        n3 = np.where(second >= 0, 0, third)
+        size[longer] = ((size[longer] * 10 ** n2 + _decimal(rest[:, 0], n2)) * 10 ** n3
+                        + _decimal(rest[:, 1], n3))
     return status, size
 
 

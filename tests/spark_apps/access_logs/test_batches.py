@@ -69,6 +69,9 @@ def _corpus():
         f'10.1.2.3 ident - {TS} "GET / HTTP/1.1" 200 1',
         f'10.1.2.3 - -x {TS} "GET / HTTP/1.1" 200 1',
         f'10.1.2.3 - - {TS} "GET /a" 200 1',  # a request short enough to sit inside its string view
+        # byte counts of every length the fast path reads, as the last field and before the referrer
+        *[f'10.1.2.3 - - {TS} "GET / HTTP/1.1" 200 {"987654321098765432"[:k]}' for k in range(1, 19)],
+        *[f'10.1.2.3 - - {TS} "GET / HTTP/1.1" 200 {"100000000000000009"[:k]} "-" "ua"' for k in range(1, 19)],
     ]
     return [candidate for line in lines for candidate in [line, *_mutations(line, rng)]]
 
