@@ -54,9 +54,14 @@ _STATUS_4XX_CODES = list(range(400, 500))
 
 
 def _add_counts(totals: dict, keys: list, counts: np.ndarray) -> None:
-    for code in np.flatnonzero(counts).tolist():
-        key = keys[code]
-        totals[key] = totals.get(key, 0) + int(counts[code])
+    present = np.flatnonzero(counts)
+    if len(present) == len(keys):  # every key of the batch (its clients, its URLs): no lookup per key
+        pairs = zip(keys, counts.tolist())
+    else:
+        pairs = zip(map(keys.__getitem__, present.tolist()), counts[present].tolist())
+    get = totals.get
+    for key, n in pairs:
+        totals[key] = get(key, 0) + n
 
 
 def count_partition(batches: Iterable[RequestBatch], min_bytes: int = LARGE_RESPONSE_MIN_BYTES) -> Iterator[tuple]:

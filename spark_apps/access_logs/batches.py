@@ -151,6 +151,12 @@ def _ints(array: pa.Array) -> np.ndarray:
     return np.frombuffer(array.buffers()[1], dtype=np.int32, count=array.offset + len(array))[array.offset:]
 
 
+def _take(values: pa.Array, rows: np.ndarray) -> pa.Array:
+    """``values.take(rows)`` (``pa.array`` of a numpy array would import pandas, ~1 s per Python worker)."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return values.take(pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)]))
+
+
 def _bools(mask: pa.BooleanArray) -> np.ndarray:
     """A null-free Arrow boolean array as numpy (unpacking its bits: ``to_numpy`` would import pandas)."""
     bits = np.frombuffer(mask.buffers()[1], dtype=np.uint8)
@@ -203,7 +209,7 @@ def _plain_lines(lines: pa.BinaryArray, offsets: np.ndarray, buffer: pa.Buffer) 
     if len(failed):
         recheck = (failed[:, None] * GROUP_LINES + np.arange(GROUP_LINES)).ravel()
         recheck = recheck[recheck < n]
-        plain[recheck] = _bools(pc.match_substring_regex(lines.take(pa.array(recheck)), PLAIN_LINE_NL))
+        plain[recheck] = _bools(pc.match_substring_regex(_take(lines, recheck), PLAIN_LINE_NL))
     return plain
 
 
@@ -281,7 +287,7 @@ def _clients(text: _Bytes, buffer: pa.Buffer, lines: pa.BinaryArray, rows: np.nd
     codes[short] = _ints(encoded.indices)
     long_ = np.flatnonzero(~short)
     if len(long_):
-        length[long_] = _ints(pc.find_substring(lines.take(pa.array(rows[long_])), b" "))
+        length[long_] = _ints(pc.find_substring(_take(lines, rows[long_]), b" "))
         long_distinct, long_codes = _encoded(_string_view(text, buffer, line_start[long_], length[long_]))
         codes[long_] = long_codes + len(distinct)  # never equal to a short client: they are longer
         distinct += long_distinct
@@ -351,7 +357,7 @@ def parse_buffer(file: str, partition: int, first_line: int, data: bytes, starts
     other_head = np.flatnonzero(~usual)
     if len(other_head):
         open_quote[other_head] = line_start[other_head] + _ints(
-            pc.find_substring(lines.take(pa.array(rows[other_head])), b'"'))
+            pc.find_substring(_take(lines, rows[other_head]), b'"'))
     if len(rows):
         # values from just after each opening quote to just after the next plain line's one
         after = np.empty(len(rows) + 1, dtype=np.int32)

@@ -62,6 +62,7 @@ def _parse_partition_of(file: str):
 
 def _parse_splits(group, s3: dict, chunk: int):
     """The batches of a group of splits: one per block read, at least one per split."""
+    reader.keep_freed_memory()
     for split in group:
         first_line = 1
         for data, starts, ends, replaced in reader.read_split(split, s3, chunk):
