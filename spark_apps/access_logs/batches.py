@@ -14,10 +14,11 @@ are still ``mapPartitions`` + ``reduceByKey``, then one summary of the merged co
 
 Parsing a batch: ``parser.parse_line`` (Python ``re``) costs ~4 us per line, most
 of it scanning the referrer and user agent. So a batch is first matched, all lines
-at once, by Arrow's compute kernels (RE2, C++) against ``PLAIN_LINE``: a pattern
-that accepts only a *subset* of what ``parse_line`` accepts (ASCII-only classes,
-no backslash escapes, only spaces as trailing whitespace) and extracts the same
-four fields. Every line it does not accept (escapes, odd whitespace, malformed
+at once, by Arrow's compute kernels (RE2, C++) against ``PLAIN_LINE`` (in runs of
+lines, see ``_plain_lines``): a pattern that accepts only a *subset* of what
+``parse_line`` accepts (ASCII-only classes, no backslash escapes, only spaces as
+trailing whitespace); the same four fields are then read from the byte offsets of
+the lines it accepts (``parse_buffer``). Every line it does not accept (escapes, odd whitespace, malformed
 lines) goes through ``parse_line``, which stays the single definition of a valid
 line and of the quarantine reasons. ``tests/spark_apps/access_logs`` checks both
 paths give the same answer on generated, hand-made and damaged lines.
@@ -302,8 +303,7 @@ def _status_and_bytes(text: _Bytes, close_quote: np.ndarray) -> tuple[np.ndarray
     count's digits run up to the first byte below '0'.
     """
     words = text.at(close_quote + 2, 16).view("<u8")  # "SSS NNNN", "NNNNNNNN"
-    status = (words[:, 0] - _ZEROS).astype(np.int64)
-    status = ((status & 0xFF) * 100 + (status >> 8 & 0xFF) * 10 + (status >> 16 & 0xFF)).astype(np.int16)
+    status = _decimal(words[:, 0], np.full(len(close_quote), 3)).astype(np.int16)
     count = (words[:, 0] >> np.uint64(32)) | (words[:, 1] << np.uint64(32))  # its first 8 bytes
     digits = _first_below_digits(count)
     size = _decimal(count, np.where(digits >= 0, digits, 8))
