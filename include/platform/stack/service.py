@@ -10,6 +10,7 @@ returning a :class:`Service` (see ``kafka.py``, ``moto.py``).
 from __future__ import annotations
 
 import os
+import random
 import re
 import secrets
 import shutil
@@ -102,9 +103,39 @@ class StackConfig:
 # --------------------------------------------------------------------------- helpers
 
 
+_handed_out_ports: set[int] = set()
+
+
+def _ephemeral_port_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on now (for private stacks in tests and benchmarks)."""
-    with socket.socket() as s:
+    """A TCP port nothing listens on now (for private stacks in tests and benchmarks).
+
+    Chosen below the kernel's ephemeral range where there is room: a port from ``bind(0)`` is one
+    the kernel also hands to the next program that binds port 0 or connects out (Spark's driver,
+    Py4J, the JVMs' RMI), and one such program took a stack test's Kafka port between its choice
+    and Kafka's start (2026-12-04, every stack test failed). Ports below the range are taken only by
+    programs that ask for them by number; and this process never hands out one port twice.
+    """
+    low, _high = _ephemeral_port_range()
+    if low > 12000:
+        for port in random.sample(range(low - 10000, low), 200):
+            if port in _handed_out_ports:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out_ports.add(port)
+            return port
+    with socket.socket() as s:  # no room below the range (or all taken): the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
